@@ -1,0 +1,280 @@
+import Crypto
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+import NIOFoundationCompat
+import SwitchyardCore
+import SwitchyardWire
+
+/// The admin REST API under `/admin/v1`. Handlers validate input, call the store, and render
+/// records; all SQL stays in `ConfigStore`.
+public struct AdminAPI: Sendable {
+    let store: ConfigStore
+    let masterKey: MasterKey
+    let adminTokenDigest: SHA256Digest
+    static let actor = "admin"
+    static let maxBodyBytes = 1 << 20
+
+    public init(store: ConfigStore, masterKey: MasterKey, adminToken: String) {
+        self.store = store
+        self.masterKey = masterKey
+        self.adminTokenDigest = SHA256.hash(data: Data(adminToken.utf8))
+    }
+
+    /// Every route this API serves, as (method, path template). The OpenAPI test compares it with `docs/openapi.yaml`.
+    public static let endpoints: [(method: String, path: String)] = [
+        ("GET", "/admin/v1/config"),
+        ("GET", "/admin/v1/tenants"), ("POST", "/admin/v1/tenants"),
+        ("GET", "/admin/v1/tenants/{tenant}"), ("DELETE", "/admin/v1/tenants/{tenant}"),
+        ("GET", "/admin/v1/tenants/{tenant}/keys"), ("POST", "/admin/v1/tenants/{tenant}/keys"),
+        ("DELETE", "/admin/v1/tenants/{tenant}/keys/{key_id}"),
+        ("GET", "/admin/v1/providers"), ("POST", "/admin/v1/providers"),
+        ("GET", "/admin/v1/providers/{provider}"), ("PUT", "/admin/v1/providers/{provider}"),
+        ("DELETE", "/admin/v1/providers/{provider}"),
+        ("GET", "/admin/v1/models"), ("POST", "/admin/v1/models"),
+        ("GET", "/admin/v1/models/{model}"), ("PUT", "/admin/v1/models/{model}"), ("DELETE", "/admin/v1/models/{model}"),
+        ("GET", "/admin/v1/tenants/{tenant}/routes"), ("POST", "/admin/v1/tenants/{tenant}/routes"),
+        ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}"), ("PUT", "/admin/v1/tenants/{tenant}/routes/{alias}"),
+        ("DELETE", "/admin/v1/tenants/{tenant}/routes/{alias}"),
+        ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions"),
+        ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions/{revision}"),
+        ("GET", "/admin/v1/nodes"),
+        ("GET", "/admin/v1/audit"),
+    ]
+
+    public func register(on router: Router<some RequestContext>) {
+        let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(tokenDigest: self.adminTokenDigest))
+        admin.get("config") { _, _ in Response.json(["version": .int(Int64(try await self.store.currentVersion()))]) }
+
+        admin.get("tenants") { _, _ in Self.list(try await self.store.listTenants().map(Self.render)) }
+        admin.post("tenants") { request, context in
+            let input = try AdminInputs.Tenant(try await Self.body(request, context))
+            let (tenant, version) = try await self.mapped { try await self.store.createTenant(name: input.name, displayName: input.displayName, actor: Self.actor) }
+            return Response.json(Self.render(tenant), status: .created, headers: Self.versionHeader(version))
+        }
+        admin.get("tenants/:tenant") { _, context in Self.render(try await self.requireTenant(context)) }
+        admin.delete("tenants/:tenant") { _, context in
+            let name = try context.parameters.require("tenant")
+            let version = try await self.mapped { try await self.store.deleteTenant(name: name, actor: Self.actor) }
+            return Response(status: .noContent, headers: Self.versionHeader(version))
+        }
+
+        admin.get("tenants/:tenant/keys") { _, context in
+            let tenant = try await self.requireTenant(context)
+            return Self.list(try await self.store.listKeys(tenant: tenant.name).map(Self.render))
+        }
+        admin.post("tenants/:tenant/keys") { request, context in
+            let tenant = try await self.requireTenant(context)
+            let input = try AdminInputs.Key(try await Self.body(request, context, emptyIsObject: true))
+            let (secret, prefix) = APIKeyFormat.generate()
+            let id = "key_" + String(APIKeyFormat.generate().secret.suffix(16))
+            let hash = Hashing.sha256Hex(Data(secret.utf8))
+            let (key, version) = try await self.mapped {
+                try await self.store.createKey(tenant: tenant.name, id: id, name: input.name, prefix: prefix, secretHash: hash, actor: Self.actor)
+            }
+            var body = Self.render(key)
+            body["secret"] = .string(secret)
+            return Response.json(body, status: .created, headers: Self.versionHeader(version))
+        }
+        admin.delete("tenants/:tenant/keys/:key_id") { _, context in
+            let tenant = try await self.requireTenant(context)
+            let id = try context.parameters.require("key_id")
+            let (key, version) = try await self.mapped { try await self.store.revokeKey(tenant: tenant.name, id: id, actor: Self.actor) }
+            return Response.json(Self.render(key), headers: version.map(Self.versionHeader) ?? [:])
+        }
+
+        admin.get("providers") { _, _ in Self.list(try await self.store.listProviders().map(Self.render)) }
+        admin.post("providers") { request, context in
+            try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: nil), mustCreate: true)
+        }
+        admin.get("providers/:provider") { _, context in
+            let name = try context.parameters.require("provider")
+            guard let provider = try await self.store.provider(name) else { throw AdminError.notFound("provider '\(name)' does not exist") }
+            return Self.render(provider)
+        }
+        admin.put("providers/:provider") { request, context in
+            let name = try context.parameters.require("provider")
+            return try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: name), mustCreate: false)
+        }
+        admin.delete("providers/:provider") { _, context in
+            let name = try context.parameters.require("provider")
+            let version = try await self.mapped { try await self.store.deleteProvider(name: name, actor: Self.actor) }
+            return Response(status: .noContent, headers: Self.versionHeader(version))
+        }
+
+        admin.get("models") { _, _ in Self.list(try await self.store.listModels().map(Self.render)) }
+        admin.post("models") { request, context in
+            try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: nil), mustCreate: true)
+        }
+        admin.get("models/:model") { _, context in
+            let name = try context.parameters.require("model")
+            guard let model = try await self.store.model(name) else { throw AdminError.notFound("model '\(name)' does not exist") }
+            return Self.render(model)
+        }
+        admin.put("models/:model") { request, context in
+            let name = try context.parameters.require("model")
+            return try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: name), mustCreate: false)
+        }
+        admin.delete("models/:model") { _, context in
+            let name = try context.parameters.require("model")
+            let version = try await self.mapped { try await self.store.deleteModel(name: name, actor: Self.actor) }
+            return Response(status: .noContent, headers: Self.versionHeader(version))
+        }
+
+        admin.get("tenants/:tenant/routes") { _, context in
+            let tenant = try await self.requireTenant(context)
+            return Self.list(try await self.store.listRoutes(tenant: tenant.name).map(Self.render))
+        }
+        admin.post("tenants/:tenant/routes") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            return try await self.putRoute(tenant: tenant, try AdminInputs.Route(try await Self.body(request, context), pathAlias: nil), mustCreate: true)
+        }
+        admin.get("tenants/:tenant/routes/:alias") { _, context in Self.render(try await self.requireRoute(context)) }
+        admin.put("tenants/:tenant/routes/:alias") { request, context in
+            let tenant = try context.parameters.require("tenant")
+            let alias = try context.parameters.require("alias")
+            return try await self.putRoute(tenant: tenant, try AdminInputs.Route(try await Self.body(request, context), pathAlias: alias), mustCreate: false)
+        }
+        admin.delete("tenants/:tenant/routes/:alias") { _, context in
+            let tenant = try context.parameters.require("tenant")
+            let alias = try context.parameters.require("alias")
+            let version = try await self.mapped { try await self.store.deleteRoute(tenant: tenant, alias: alias, actor: Self.actor) }
+            return Response(status: .noContent, headers: Self.versionHeader(version))
+        }
+        admin.get("tenants/:tenant/routes/:alias/revisions") { _, context in
+            let route = try await self.requireRoute(context)
+            return Self.list(try await self.store.routeRevisions(tenant: route.tenant, alias: route.alias).map(Self.render))
+        }
+        admin.get("tenants/:tenant/routes/:alias/revisions/:revision") { _, context in
+            let route = try await self.requireRoute(context)
+            let text = try context.parameters.require("revision")
+            guard let revision = Int(text), revision > 0 else { throw AdminError.invalid("revision", "must be a positive integer") }
+            guard let found = try await self.store.routeRevisions(tenant: route.tenant, alias: route.alias).first(where: { $0.revision == revision })
+            else { throw AdminError.notFound("route '\(route.alias)' has no revision \(revision)") }
+            return Self.render(found)
+        }
+
+        admin.get("nodes") { _, _ in Self.list(try await self.store.listNodes().map(Self.render)) }
+        admin.get("audit") { request, _ in
+            var limit = 50
+            if let text = request.uri.queryParameters.get("limit") {
+                guard let value = Int(text), (1...1000).contains(value) else { throw AdminError.invalid("limit", "must be an integer from 1 to 1000") }
+                limit = value
+            }
+            return Self.list(try await self.store.audit(limit: limit).map(Self.render))
+        }
+    }
+
+    // MARK: Writes shared by POST and PUT
+
+    func putProvider(Provider input: AdminInputs.Provider, mustCreate: Bool) async throws -> Response {
+        let sealed = try input.apiKey.map { try self.masterKey.seal($0) }
+        let (created, version) = try await self.mapped {
+            try await self.store.upsertProvider(
+                name: input.name, kind: input.kind, baseURL: input.baseURL, sealedAPIKey: sealed, mustCreate: mustCreate, actor: Self.actor)
+        }
+        guard let record = try await self.store.provider(input.name) else { throw AdminError.notFound("provider '\(input.name)' does not exist") }
+        return Response.json(Self.render(record), status: created ? .created : .ok, headers: Self.versionHeader(version))
+    }
+
+    func putModel(_ input: AdminInputs.Model, mustCreate: Bool) async throws -> Response {
+        let (created, version) = try await self.mapped(field: "provider") {
+            try await self.store.upsertModel(
+                name: input.name, provider: input.provider, upstreamModel: input.upstreamModel, inputPrice: input.inputPrice,
+                outputPrice: input.outputPrice, mustCreate: mustCreate, actor: Self.actor)
+        }
+        guard let record = try await self.store.model(input.name) else { throw AdminError.notFound("model '\(input.name)' does not exist") }
+        return Response.json(Self.render(record), status: created ? .created : .ok, headers: Self.versionHeader(version))
+    }
+
+    func putRoute(tenant: String, _ input: AdminInputs.Route, mustCreate: Bool) async throws -> Response {
+        do {
+            let (route, created, version) = try await self.store.putRoute(
+                tenant: tenant, alias: input.alias, spec: input.spec, comment: input.comment, mustCreate: mustCreate, actor: Self.actor)
+            return Response.json(Self.render(route), status: created ? .created : .ok, headers: version.map(Self.versionHeader) ?? [:])
+        } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("model") {
+            // An unknown model is a bad field in the body, not a missing URL.
+            let models = input.spec.models
+            let field = error.message.split(separator: "'").dropFirst().first.map(String.init).flatMap { missing in
+                models.firstIndex(of: missing).map { $0 == 0 ? "default.model" : "fallbacks[\($0 - 1)].model" }
+            }
+            throw AdminError.invalid(field ?? "default.model", error.message)
+        } catch let error as StoreError {
+            throw Self.map(error)
+        }
+    }
+
+    // MARK: Helpers
+
+    func requireTenant(_ context: some RequestContext) async throws -> TenantRecord {
+        let name = try context.parameters.require("tenant")
+        guard let tenant = try await self.store.tenant(name) else { throw AdminError.notFound("tenant '\(name)' does not exist") }
+        return tenant
+    }
+
+    func requireRoute(_ context: some RequestContext) async throws -> RouteRecord {
+        let tenant = try await self.requireTenant(context)
+        let alias = try context.parameters.require("alias")
+        guard let route = try await self.store.route(tenant: tenant.name, alias: alias) else {
+            throw AdminError.notFound("route '\(alias)' does not exist in tenant '\(tenant.name)'")
+        }
+        return route
+    }
+
+    /// Runs a store call and turns store errors into admin errors. A missing referenced object
+    /// named in the body becomes a 422 on `field`.
+    func mapped<T>(field: String? = nil, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            if let field, error.code == .notFound { throw AdminError.invalid(field, error.message) }
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ error: StoreError) -> AdminError {
+        switch error.code {
+        case .notFound: .notFound(error.message)
+        case .conflict: .conflict(error.message)
+        }
+    }
+
+    static func body(_ request: Request, _ context: some RequestContext, emptyIsObject: Bool = false) async throws -> JSONValue {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: Self.maxBodyBytes)
+        } catch {
+            throw AdminError(.contentTooLarge, code: "body_too_large", message: "The request body exceeds \(Self.maxBodyBytes) bytes.")
+        }
+        if buffer.readableBytes == 0, emptyIsObject { return [:] }
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+        } catch {
+            throw AdminError.invalidJSON
+        }
+    }
+
+    static func versionHeader(_ version: Int) -> HTTPFields {
+        [HTTPField.Name("x-switchyard-config-version")!: String(version)]
+    }
+
+    static func list(_ items: [JSONValue]) -> Response { .json(["data": .array(items)]) }
+}
+
+/// Bearer-token auth for the admin API: 401 without a token, 403 with a wrong one.
+struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let tokenDigest: SHA256Digest
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw AdminError(.unauthorized, code: "unauthenticated", message: "Send the admin token as 'Authorization: Bearer <token>'.")
+        }
+        // Compare digests so the comparison time does not depend on how much of the token matched.
+        guard SHA256.hash(data: Data(header.dropFirst("Bearer ".count).utf8)) == self.tokenDigest else {
+            throw AdminError(.forbidden, code: "forbidden", message: "The admin token is not valid.")
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+public import Hummingbird
+public import SwitchyardCore
+
+extension JSONValue: ResponseGenerator {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        .json(self)
+    }
+}
+
+/// How records look on the admin API.
+extension AdminAPI {
+    static func timestamp(_ date: Date) -> JSONValue {
+        .string(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+    }
+
+    static func optional<T>(_ value: T?, _ transform: (T) -> JSONValue) -> JSONValue {
+        value.map(transform) ?? .null
+    }
+
+    static func render(_ tenant: TenantRecord) -> JSONValue {
+        ["name": .string(tenant.name), "display_name": .string(tenant.displayName), "created_at": timestamp(tenant.createdAt)]
+    }
+
+    static func render(_ key: APIKeyRecord) -> JSONValue {
+        [
+            "id": .string(key.id), "name": .string(key.name), "prefix": .string(key.prefix), "created_at": timestamp(key.createdAt),
+            "revoked_at": optional(key.revokedAt, timestamp),
+        ]
+    }
+
+    static func render(_ provider: ProviderRecord) -> JSONValue {
+        [
+            "name": .string(provider.name), "kind": .string(provider.kind.rawValue), "base_url": .string(provider.baseURL),
+            "has_api_key": .bool(provider.hasAPIKey), "created_at": timestamp(provider.createdAt),
+            "updated_at": timestamp(provider.updatedAt),
+        ]
+    }
+
+    static func render(_ model: ModelRecord) -> JSONValue {
+        [
+            "name": .string(model.name), "provider": .string(model.provider), "upstream_model": .string(model.upstreamModel),
+            "input_price_per_mtok": .double(model.inputPricePerMTok), "output_price_per_mtok": .double(model.outputPricePerMTok),
+            "created_at": timestamp(model.createdAt), "updated_at": timestamp(model.updatedAt),
+        ]
+    }
+
+    static func render(_ route: RouteRecord) -> JSONValue {
+        [
+            "alias": .string(route.alias), "revision": .int(Int64(route.revision)),
+            "default": ["model": .string(route.spec.defaultTarget.model)],
+            "fallbacks": .array(route.spec.fallbacks.map { ["model": .string($0.model)] }),
+            "timeouts": [
+                "first_token_ms": .int(Int64(route.spec.timeouts.firstTokenMs)), "total_ms": .int(Int64(route.spec.timeouts.totalMs)),
+            ],
+            "comment": .string(route.comment), "created_by": .string(route.createdBy), "created_at": timestamp(route.createdAt),
+        ]
+    }
+
+    static func render(_ node: NodeRecord) -> JSONValue {
+        [
+            "node_id": .string(node.nodeID), "boot_id": .string(node.bootID),
+            "applied_version": optional(node.appliedVersion) { .int(Int64($0)) }, "applied_hash": optional(node.appliedHash, JSONValue.string),
+            "status": optional(node.status, JSONValue.string), "rejected_version": optional(node.rejectedVersion) { .int(Int64($0)) },
+            "reason": optional(node.reason, JSONValue.string), "last_seen_at": timestamp(node.lastSeenAt),
+        ]
+    }
+
+    static func render(_ entry: AuditRecord) -> JSONValue {
+        [
+            "id": .int(Int64(entry.id)), "at": timestamp(entry.at), "actor": .string(entry.actor), "action": .string(entry.action),
+            "object_type": .string(entry.objectType), "object_id": .string(entry.objectID),
+            "config_version": .int(Int64(entry.configVersion)),
+            "detail": (try? JSONDecoder().decode(JSONValue.self, from: Data(entry.detail.utf8))) ?? .null,
+        ]
+    }
+}

@@ -1,0 +1,157 @@
+public import Foundation
+import PostgresNIO
+public import SwitchyardCore
+
+// MARK: - Providers and models (the shared shard)
+
+extension ConfigStore {
+    static let providerColumns = "name, kind, base_url, api_key_sealed IS NOT NULL, created_at, updated_at"
+
+    public func listProviders() async throws -> [ProviderRecord] {
+        let rows = try await self.client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers ORDER BY name"), logger: self.logger)
+        return try await Self.decodeProviders(rows)
+    }
+
+    public func provider(_ name: String) async throws -> ProviderRecord? {
+        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers WHERE name = $1")
+        try query.binds.append(name, context: .default)
+        return try await Self.decodeProviders(try await self.client.query(query, logger: self.logger)).first
+    }
+
+    static func decodeProviders(_ rows: PostgresRowSequence) async throws -> [ProviderRecord] {
+        var result: [ProviderRecord] = []
+        for try await (name, kind, baseURL, hasKey, created, updated) in rows.decode((String, String, String, Bool, Date, Date).self) {
+            result.append(
+                ProviderRecord(
+                    name: name, kind: ProviderKind(rawValue: kind) ?? .openaiCompatible, baseURL: baseURL, hasAPIKey: hasKey,
+                    createdAt: created, updatedAt: updated))
+        }
+        return result
+    }
+
+    /// Creates or replaces a provider. `sealedAPIKey == nil` keeps the stored key on replace.
+    /// Returns whether it was created.
+    public func upsertProvider(
+        name: String, kind: ProviderKind, baseURL: String, sealedAPIKey: Data?, mustCreate: Bool, actor: String
+    ) async throws -> (created: Bool, version: Int) {
+        let logger = self.logger
+        let existed = try await self.provider(name) != nil
+        if mustCreate, existed { throw StoreError.conflict("provider '\(name)' already exists") }
+        let (created, version) = try await self.write(
+            .init(
+                actor: actor, action: existed ? "update" : "create", objectType: "provider", objectID: name, shared: true,
+                detail: ["kind": .string(kind.rawValue), "base_url": .string(baseURL), "api_key_changed": .bool(sealedAPIKey != nil)])
+        ) { connection, _ in
+            let rows = try await connection.query(
+                """
+                INSERT INTO providers (name, kind, base_url, api_key_sealed) VALUES (\(name), \(kind.rawValue), \(baseURL), \(sealedAPIKey))
+                ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, base_url = EXCLUDED.base_url,
+                    api_key_sealed = COALESCE(EXCLUDED.api_key_sealed, providers.api_key_sealed), updated_at = now()
+                RETURNING (xmax = 0)
+                """,
+                logger: logger
+            )
+            var created = false
+            for try await inserted in rows.decode(Bool.self) { created = inserted }
+            return created
+        }
+        return (created, version)
+    }
+
+    public func deleteProvider(name: String, actor: String) async throws -> Int {
+        let logger = self.logger
+        return try await self.write(.init(actor: actor, action: "delete", objectType: "provider", objectID: name, shared: true)) {
+            connection, _ in
+            let users = try await connection.query("SELECT name FROM models WHERE provider = \(name) ORDER BY name LIMIT 5", logger: logger)
+            var models: [String] = []
+            for try await model in users.decode(String.self) { models.append(model) }
+            guard models.isEmpty else {
+                throw StoreError.conflict("provider '\(name)' is used by models: \(models.joined(separator: ", "))")
+            }
+            let rows = try await connection.query("DELETE FROM providers WHERE name = \(name) RETURNING name", logger: logger)
+            var found = false
+            for try await _ in rows.decode(String.self) { found = true }
+            guard found else { throw StoreError.notFound("provider '\(name)' does not exist") }
+        }.1
+    }
+
+    static let modelColumns = "name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, created_at, updated_at"
+
+    public func listModels() async throws -> [ModelRecord] {
+        let rows = try await self.client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models ORDER BY name"), logger: self.logger)
+        return try await Self.decodeModels(rows)
+    }
+
+    public func model(_ name: String) async throws -> ModelRecord? {
+        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models WHERE name = $1")
+        try query.binds.append(name, context: .default)
+        return try await Self.decodeModels(try await self.client.query(query, logger: self.logger)).first
+    }
+
+    static func decodeModels(_ rows: PostgresRowSequence) async throws -> [ModelRecord] {
+        var result: [ModelRecord] = []
+        for try await (name, provider, upstream, input, output, created, updated) in rows.decode(
+            (String, String, String, Double, Double, Date, Date).self)
+        {
+            result.append(
+                ModelRecord(
+                    name: name, provider: provider, upstreamModel: upstream, inputPricePerMTok: input, outputPricePerMTok: output,
+                    createdAt: created, updatedAt: updated))
+        }
+        return result
+    }
+
+    public func upsertModel(
+        name: String, provider: String, upstreamModel: String, inputPrice: Double, outputPrice: Double, mustCreate: Bool, actor: String
+    ) async throws -> (created: Bool, version: Int) {
+        let logger = self.logger
+        let existed = try await self.model(name) != nil
+        if mustCreate, existed { throw StoreError.conflict("model '\(name)' already exists") }
+        guard try await self.provider(provider) != nil else {
+            throw StoreError.notFound("provider '\(provider)' does not exist")
+        }
+        return try await self.write(
+            .init(
+                actor: actor, action: existed ? "update" : "create", objectType: "model", objectID: name, shared: true,
+                detail: [
+                    "provider": .string(provider), "upstream_model": .string(upstreamModel),
+                    "input_price_per_mtok": .double(inputPrice), "output_price_per_mtok": .double(outputPrice),
+                ])
+        ) { connection, _ in
+            let rows = try await connection.query(
+                """
+                INSERT INTO models (name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok)
+                VALUES (\(name), \(provider), \(upstreamModel), \(inputPrice), \(outputPrice))
+                ON CONFLICT (name) DO UPDATE SET provider = EXCLUDED.provider, upstream_model = EXCLUDED.upstream_model,
+                    input_price_per_mtok = EXCLUDED.input_price_per_mtok, output_price_per_mtok = EXCLUDED.output_price_per_mtok,
+                    updated_at = now()
+                RETURNING (xmax = 0)
+                """,
+                logger: logger
+            )
+            var created = false
+            for try await inserted in rows.decode(Bool.self) { created = inserted }
+            return created
+        }
+    }
+
+    public func deleteModel(name: String, actor: String) async throws -> Int {
+        let logger = self.logger
+        return try await self.write(.init(actor: actor, action: "delete", objectType: "model", objectID: name, shared: true)) {
+            connection, _ in
+            let users = try await connection.query(
+                "SELECT tenant || '/' || alias FROM route_model_refs WHERE model = \(name) ORDER BY 1 LIMIT 5", logger: logger)
+            var routes: [String] = []
+            for try await route in users.decode(String.self) { routes.append(route) }
+            guard routes.isEmpty else {
+                throw StoreError.conflict("model '\(name)' is used by routes: \(routes.joined(separator: ", "))")
+            }
+            let rows = try await connection.query("DELETE FROM models WHERE name = \(name) RETURNING name", logger: logger)
+            var found = false
+            for try await _ in rows.decode(String.self) { found = true }
+            guard found else { throw StoreError.notFound("model '\(name)' does not exist") }
+        }.1
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import PostgresNIO
+public import SwitchyardCore
+
+// MARK: - Routes (immutable revisions)
+
+extension ConfigStore {
+    public func listRoutes(tenant: String) async throws -> [RouteRecord] {
+        let rows = try await self.client.query(
+            """
+            SELECT r.tenant, r.alias, v.revision, v.spec::text, v.comment, v.created_by, v.created_at
+            FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
+            WHERE r.tenant = \(tenant) ORDER BY r.alias
+            """,
+            logger: self.logger
+        )
+        return try await Self.decodeRoutes(rows)
+    }
+
+    public func route(tenant: String, alias: String) async throws -> RouteRecord? {
+        let rows = try await self.client.query(
+            """
+            SELECT r.tenant, r.alias, v.revision, v.spec::text, v.comment, v.created_by, v.created_at
+            FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
+            WHERE r.tenant = \(tenant) AND r.alias = \(alias)
+            """,
+            logger: self.logger
+        )
+        return try await Self.decodeRoutes(rows).first
+    }
+
+    public func routeRevisions(tenant: String, alias: String) async throws -> [RouteRecord] {
+        let rows = try await self.client.query(
+            """
+            SELECT tenant, alias, revision, spec::text, comment, created_by, created_at FROM route_revisions
+            WHERE tenant = \(tenant) AND alias = \(alias) ORDER BY revision DESC
+            """,
+            logger: self.logger
+        )
+        return try await Self.decodeRoutes(rows)
+    }
+
+    static func decodeRoutes(_ rows: PostgresRowSequence) async throws -> [RouteRecord] {
+        var result: [RouteRecord] = []
+        let decoder = JSONDecoder()
+        for try await (tenant, alias, revision, spec, comment, createdBy, created) in rows.decode(
+            (String, String, Int, String, String, String, Date).self)
+        {
+            result.append(
+                RouteRecord(
+                    tenant: tenant, alias: alias, revision: revision,
+                    spec: try decoder.decode(RouteSpec.self, from: Data(spec.utf8)),
+                    comment: comment, createdBy: createdBy, createdAt: created))
+        }
+        return result
+    }
+
+    /// Writes a new revision of a route (creating the route at revision 1). When the spec equals
+    /// the current revision's, nothing is written and the current revision is returned.
+    public func putRoute(
+        tenant: String, alias: String, spec: RouteSpec, comment: String, mustCreate: Bool, actor: String
+    ) async throws -> (route: RouteRecord, created: Bool, version: Int?) {
+        guard try await self.tenant(tenant) != nil else { throw StoreError.notFound("tenant '\(tenant)' does not exist") }
+        let current = try await self.route(tenant: tenant, alias: alias)
+        if let current {
+            if mustCreate { throw StoreError.conflict("route '\(alias)' already exists in tenant '\(tenant)'") }
+            if current.spec == spec { return (current, false, nil) }
+        }
+        for model in Set(spec.models) where try await self.model(model) == nil {
+            throw StoreError.notFound("model '\(model)' does not exist")
+        }
+        let specText = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        let logger = self.logger
+        let (record, version) = try await self.write(
+            .init(
+                actor: actor, action: current == nil ? "create" : "update", objectType: "route", objectID: "\(tenant)/\(alias)",
+                tenant: tenant, detail: ["spec": (try? JSONDecoder().decode(JSONValue.self, from: Data(specText.utf8))) ?? .null])
+        ) { connection, _ in
+            let bumped = try await connection.query(
+                """
+                INSERT INTO routes (tenant, alias, current_revision) VALUES (\(tenant), \(alias), 1)
+                ON CONFLICT (tenant, alias) DO UPDATE SET current_revision = routes.current_revision + 1
+                RETURNING current_revision
+                """,
+                logger: logger
+            )
+            var revision = 1
+            for try await value in bumped.decode(Int.self) { revision = value }
+            let inserted = try await connection.query(
+                """
+                INSERT INTO route_revisions (tenant, alias, revision, spec, comment, created_by)
+                VALUES (\(tenant), \(alias), \(revision), \(specText)::jsonb, \(comment), \(actor))
+                RETURNING created_at
+                """,
+                logger: logger
+            )
+            var createdAt = Date()
+            for try await value in inserted.decode(Date.self) { createdAt = value }
+            try await connection.query("DELETE FROM route_model_refs WHERE tenant = \(tenant) AND alias = \(alias)", logger: logger)
+            for model in Set(spec.models) {
+                try await connection.query(
+                    "INSERT INTO route_model_refs (tenant, alias, model) VALUES (\(tenant), \(alias), \(model))", logger: logger)
+            }
+            return RouteRecord(
+                tenant: tenant, alias: alias, revision: revision, spec: spec, comment: comment, createdBy: actor, createdAt: createdAt)
+        }
+        return (record, current == nil, version)
+    }
+
+    public func deleteRoute(tenant: String, alias: String, actor: String) async throws -> Int {
+        let logger = self.logger
+        return try await self.write(
+            .init(actor: actor, action: "delete", objectType: "route", objectID: "\(tenant)/\(alias)", tenant: tenant)
+        ) { connection, _ in
+            let rows = try await connection.query(
+                "DELETE FROM routes WHERE tenant = \(tenant) AND alias = \(alias) RETURNING alias", logger: logger)
+            var found = false
+            for try await _ in rows.decode(String.self) { found = true }
+            guard found else { throw StoreError.notFound("route '\(alias)' does not exist in tenant '\(tenant)'") }
+        }.1
+    }
+}
+
+// MARK: - Nodes and audit
+
+extension ConfigStore {
+    /// Records that a node polled (last seen), without touching its applied state.
+    public func touchNode(id: String, bootID: String) async throws {
+        try await self.client.query(
+            """
+            INSERT INTO nodes (node_id, boot_id) VALUES (\(id), \(bootID))
+            ON CONFLICT (node_id) DO UPDATE SET boot_id = EXCLUDED.boot_id, last_seen_at = now()
+            """,
+            logger: self.logger
+        )
+    }
+
+    /// Records an ACK or NACK.
+    public func recordNodeStatus(
+        id: String, bootID: String, acked: Bool, version: Int, appliedVersion: Int?, appliedHash: String?, reason: String?
+    ) async throws {
+        let status = acked ? "ack" : "nack"
+        let rejected: Int? = acked ? nil : version
+        try await self.client.query(
+            """
+            INSERT INTO nodes (node_id, boot_id, applied_version, applied_hash, status, rejected_version, reason)
+            VALUES (\(id), \(bootID), \(appliedVersion), \(appliedHash), \(status), \(rejected), \(reason))
+            ON CONFLICT (node_id) DO UPDATE SET boot_id = EXCLUDED.boot_id, applied_version = EXCLUDED.applied_version,
+                applied_hash = EXCLUDED.applied_hash, status = EXCLUDED.status,
+                rejected_version = CASE WHEN EXCLUDED.status = 'nack' THEN EXCLUDED.rejected_version ELSE nodes.rejected_version END,
+                reason = CASE WHEN EXCLUDED.status = 'nack' THEN EXCLUDED.reason ELSE NULL END,
+                last_seen_at = now()
+            """,
+            logger: self.logger
+        )
+    }
+
+    public func listNodes() async throws -> [NodeRecord] {
+        let rows = try await self.client.query(
+            """
+            SELECT node_id, boot_id, applied_version, applied_hash, status, rejected_version, reason, last_seen_at
+            FROM nodes ORDER BY node_id
+            """,
+            logger: self.logger
+        )
+        var result: [NodeRecord] = []
+        for try await (id, boot, applied, hash, status, rejected, reason, seen) in rows.decode(
+            (String, String, Int?, String?, String?, Int?, String?, Date).self)
+        {
+            result.append(
+                NodeRecord(
+                    nodeID: id, bootID: boot, appliedVersion: applied, appliedHash: hash, status: status, rejectedVersion: rejected,
+                    reason: reason, lastSeenAt: seen))
+        }
+        return result
+    }
+
+    public func audit(limit: Int) async throws -> [AuditRecord] {
+        let rows = try await self.client.query(
+            """
+            SELECT id, at, actor, action, object_type, object_id, config_version, detail::text
+            FROM audit_log ORDER BY id DESC LIMIT \(limit)
+            """,
+            logger: self.logger
+        )
+        var result: [AuditRecord] = []
+        for try await (id, at, actor, action, type, object, version, detail) in rows.decode(
+            (Int, Date, String, String, String, String, Int, String).self)
+        {
+            result.append(
+                AuditRecord(
+                    id: id, at: at, actor: actor, action: action, objectType: type, objectID: object, configVersion: version,
+                    detail: detail))
+        }
+        return result
+    }
+}

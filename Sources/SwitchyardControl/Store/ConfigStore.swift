@@ -1,0 +1,217 @@
+import Foundation
+public import Logging
+public import PostgresNIO
+public import SwitchyardCore
+
+/// All SQL of the control plane. Every config write runs in one transaction that bumps the
+/// global config version, writes an audit row and notifies every replica (`pg_notify` is
+/// delivered at commit, so listeners never see a version before its data).
+public struct ConfigStore: Sendable {
+    public static let notifyChannel = "switchyard_config"
+
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Describes a write for the audit log.
+    public struct Change: Sendable {
+        public var actor: String
+        public var action: String
+        public var objectType: String
+        public var objectID: String
+        /// The tenant whose shard changes, if any.
+        public var tenant: String?
+        /// Whether the shared shard (providers, models) changes.
+        public var shared: Bool
+        public var detail: [String: JSONValue]
+
+        public init(actor: String, action: String, objectType: String, objectID: String, tenant: String? = nil, shared: Bool = false, detail: [String: JSONValue] = [:]) {
+            self.actor = actor
+            self.action = action
+            self.objectType = objectType
+            self.objectID = objectID
+            self.tenant = tenant
+            self.shared = shared
+            self.detail = detail
+        }
+    }
+
+    /// Runs `body` in a transaction with a freshly bumped config version, then records the change.
+    /// Returns the body's result and the new version.
+    public func write<T: Sendable>(
+        _ change: Change,
+        _ body: @Sendable (PostgresConnection, Int) async throws -> T
+    ) async throws -> (T, Int) {
+        let logger = self.logger
+        do {
+            return try await self.client.withTransaction(logger: logger) { connection in
+                // The row lock on config_state serializes writers, so versions follow commit order.
+                let rows = try await connection.query(
+                    "UPDATE config_state SET version = version + 1 RETURNING version", logger: logger)
+                var version = 0
+                for try await value in rows.decode(Int.self) { version = value }
+                let result = try await body(connection, version)
+                if change.shared {
+                    try await connection.query("UPDATE config_state SET shared_version = \(version)", logger: logger)
+                }
+                if let tenant = change.tenant {
+                    try await connection.query(
+                        "UPDATE tenants SET config_version = \(version) WHERE name = \(tenant)", logger: logger)
+                }
+                let detail = String(decoding: try JSONEncoder().encode(JSONValue.object(change.detail)), as: UTF8.self)
+                try await connection.query(
+                    """
+                    INSERT INTO audit_log (actor, action, object_type, object_id, config_version, detail)
+                    VALUES (\(change.actor), \(change.action), \(change.objectType), \(change.objectID), \(version), \(detail)::jsonb)
+                    """,
+                    logger: logger
+                )
+                try await connection.query("SELECT pg_notify(\(Self.notifyChannel), \(String(version)))", logger: logger)
+                return (result, version)
+            }
+        } catch let error as PostgresTransactionError {
+            throw Self.unwrap(error)
+        }
+    }
+
+    /// `withTransaction` wraps the closure's error; callers want the original.
+    static func unwrap(_ error: PostgresTransactionError) -> any Error {
+        if let closureError = error.closureError { return Self.mapConstraint(closureError) }
+        if let commitError = error.commitError { return commitError }
+        return error
+    }
+
+    /// Unique and foreign-key violations are the caller's conflicts, not server errors.
+    static func mapConstraint(_ error: any Error) -> any Error {
+        guard let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return error }
+        switch state {
+        case "23505": return StoreError.conflict("an object with that name already exists")
+        case "23503": return StoreError.conflict("the object is referenced by, or references, another object")
+        default: return error
+        }
+    }
+
+    public func currentVersion() async throws -> Int {
+        let rows = try await self.client.query("SELECT version FROM config_state", logger: self.logger)
+        for try await version in rows.decode(Int.self) { return version }
+        return 0
+    }
+
+    public func ping() async throws {
+        try await self.client.query("SELECT 1", logger: self.logger)
+    }
+}
+
+// MARK: - Tenants and keys
+
+extension ConfigStore {
+    public func listTenants() async throws -> [TenantRecord] {
+        let rows = try await self.client.query(
+            "SELECT name, display_name, created_at FROM tenants ORDER BY name", logger: self.logger)
+        var result: [TenantRecord] = []
+        for try await (name, display, created) in rows.decode((String, String, Date).self) {
+            result.append(TenantRecord(name: name, displayName: display, createdAt: created))
+        }
+        return result
+    }
+
+    public func tenant(_ name: String) async throws -> TenantRecord? {
+        let rows = try await self.client.query(
+            "SELECT name, display_name, created_at FROM tenants WHERE name = \(name)", logger: self.logger)
+        for try await (name, display, created) in rows.decode((String, String, Date).self) {
+            return TenantRecord(name: name, displayName: display, createdAt: created)
+        }
+        return nil
+    }
+
+    public func createTenant(name: String, displayName: String, actor: String) async throws -> (TenantRecord, Int) {
+        let logger = self.logger
+        return try await self.write(
+            .init(actor: actor, action: "create", objectType: "tenant", objectID: name, detail: ["display_name": .string(displayName)])
+        ) { connection, version in
+            let rows = try await connection.query(
+                """
+                INSERT INTO tenants (name, display_name, config_version) VALUES (\(name), \(displayName), \(version))
+                RETURNING name, display_name, created_at
+                """,
+                logger: logger
+            )
+            for try await (name, display, created) in rows.decode((String, String, Date).self) {
+                return TenantRecord(name: name, displayName: display, createdAt: created)
+            }
+            throw StoreError.conflict("tenant '\(name)' was not created")
+        }
+    }
+
+    public func deleteTenant(name: String, actor: String) async throws -> Int {
+        let logger = self.logger
+        return try await self.write(.init(actor: actor, action: "delete", objectType: "tenant", objectID: name)) { connection, _ in
+            let rows = try await connection.query("DELETE FROM tenants WHERE name = \(name) RETURNING name", logger: logger)
+            var found = false
+            for try await _ in rows.decode(String.self) { found = true }
+            guard found else { throw StoreError.notFound("tenant '\(name)' does not exist") }
+        }.1
+    }
+
+    public func listKeys(tenant: String) async throws -> [APIKeyRecord] {
+        let rows = try await self.client.query(
+            """
+            SELECT id, tenant, name, prefix, created_at, revoked_at FROM api_keys
+            WHERE tenant = \(tenant) ORDER BY created_at, id
+            """,
+            logger: self.logger
+        )
+        var result: [APIKeyRecord] = []
+        for try await (id, tenant, name, prefix, created, revoked) in rows.decode((String, String, String, String, Date, Date?).self) {
+            result.append(APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, createdAt: created, revokedAt: revoked))
+        }
+        return result
+    }
+
+    public func createKey(tenant: String, id: String, name: String, prefix: String, secretHash: String, actor: String) async throws -> (APIKeyRecord, Int) {
+        let logger = self.logger
+        return try await self.write(
+            .init(actor: actor, action: "create", objectType: "api_key", objectID: id, tenant: tenant, detail: ["name": .string(name), "prefix": .string(prefix)])
+        ) { connection, _ in
+            let rows = try await connection.query(
+                """
+                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash) VALUES (\(id), \(tenant), \(name), \(prefix), \(secretHash))
+                RETURNING created_at
+                """,
+                logger: logger
+            )
+            for try await created in rows.decode(Date.self) {
+                return APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, createdAt: created, revokedAt: nil)
+            }
+            throw StoreError.conflict("key was not created")
+        }
+    }
+
+    /// Revokes a key. Revoking a revoked key changes nothing and bumps no version.
+    public func revokeKey(tenant: String, id: String, actor: String) async throws -> (APIKeyRecord, Int?) {
+        guard let existing = try await self.listKeys(tenant: tenant).first(where: { $0.id == id }) else {
+            throw StoreError.notFound("key '\(id)' does not exist in tenant '\(tenant)'")
+        }
+        if existing.revokedAt != nil { return (existing, nil) }
+        let logger = self.logger
+        let (record, version) = try await self.write(
+            .init(actor: actor, action: "revoke", objectType: "api_key", objectID: id, tenant: tenant)
+        ) { connection, _ in
+            let rows = try await connection.query(
+                """
+                UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE tenant = \(tenant) AND id = \(id)
+                RETURNING revoked_at
+                """,
+                logger: logger
+            )
+            var record = existing
+            for try await revoked in rows.decode(Date.self) { record.revokedAt = revoked }
+            return record
+        }
+        return (record, version)
+    }
+}

@@ -1,0 +1,36 @@
+public import Crypto
+public import Foundation
+
+/// Encrypts provider credentials at rest (AES-256-GCM) under `SWITCHYARD_MASTER_KEY`.
+public struct MasterKey: Sendable {
+    public struct InvalidKey: Error, CustomStringConvertible {
+        public var description: String {
+            "SWITCHYARD_MASTER_KEY must be the base64 encoding of exactly 32 random bytes (e.g. `openssl rand -base64 32`)"
+        }
+    }
+
+    let key: SymmetricKey
+
+    public init(base64: String) throws {
+        guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+            throw InvalidKey()
+        }
+        self.key = SymmetricKey(data: data)
+    }
+
+    /// A new random key, base64-encoded.
+    public static func generateBase64() -> String {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+
+    public func seal(_ plaintext: String) throws -> Data {
+        guard let combined = try AES.GCM.seal(Data(plaintext.utf8), using: self.key).combined else {
+            throw CryptoKitError.incorrectParameterSize
+        }
+        return combined
+    }
+
+    public func open(_ sealed: Data) throws -> String {
+        String(decoding: try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: self.key), as: UTF8.self)
+    }
+}

@@ -1,0 +1,104 @@
+public import Foundation
+public import SwitchyardCore
+
+public struct TenantRecord: Sendable, Hashable {
+    public var name: String
+    public var displayName: String
+    public var createdAt: Date
+}
+
+public struct APIKeyRecord: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var name: String
+    public var prefix: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+}
+
+public struct ProviderRecord: Sendable, Hashable {
+    public var name: String
+    public var kind: ProviderKind
+    public var baseURL: String
+    public var hasAPIKey: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+public struct ModelRecord: Sendable, Hashable {
+    public var name: String
+    public var provider: String
+    public var upstreamModel: String
+    public var inputPricePerMTok: Double
+    public var outputPricePerMTok: Double
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// What a route revision says, as stored in `route_revisions.spec`.
+public struct RouteSpec: Sendable, Hashable, Codable {
+    public var defaultTarget: Target
+    public var fallbacks: [Target]
+    public var timeouts: Timeouts
+
+    public init(defaultTarget: Target, fallbacks: [Target], timeouts: Timeouts) {
+        self.defaultTarget = defaultTarget
+        self.fallbacks = fallbacks
+        self.timeouts = timeouts
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case defaultTarget = "default"
+        case fallbacks
+        case timeouts
+    }
+
+    /// Every model the revision references, default first.
+    public var models: [String] { [self.defaultTarget.model] + self.fallbacks.map(\.model) }
+}
+
+public struct RouteRecord: Sendable, Hashable {
+    public var tenant: String
+    public var alias: String
+    public var revision: Int
+    public var spec: RouteSpec
+    public var comment: String
+    public var createdBy: String
+    public var createdAt: Date
+}
+
+public struct NodeRecord: Sendable, Hashable {
+    public var nodeID: String
+    public var bootID: String
+    public var appliedVersion: Int?
+    public var appliedHash: String?
+    public var status: String?
+    public var rejectedVersion: Int?
+    public var reason: String?
+    public var lastSeenAt: Date
+}
+
+public struct AuditRecord: Sendable, Hashable {
+    public var id: Int
+    public var at: Date
+    public var actor: String
+    public var action: String
+    public var objectType: String
+    public var objectID: String
+    public var configVersion: Int
+    public var detail: String
+}
+
+/// A store operation that failed for a reason the caller caused.
+public struct StoreError: Error, Sendable, Hashable {
+    public enum Code: Sendable, Hashable {
+        case notFound
+        case conflict
+    }
+
+    public var code: Code
+    public var message: String
+
+    public static func notFound(_ message: String) -> StoreError { .init(code: .notFound, message: message) }
+    public static func conflict(_ message: String) -> StoreError { .init(code: .conflict, message: message) }
+}

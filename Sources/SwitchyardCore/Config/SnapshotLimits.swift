@@ -1,0 +1,91 @@
+/// Hard limits a node enforces before it swaps a snapshot in. A snapshot over any limit is
+/// rejected (NACK) and the node keeps serving the one it has.
+public struct SnapshotLimits: Sendable, Hashable {
+    public var maxTenants: Int
+    public var maxRoutesPerTenant: Int
+    public var maxKeysPerTenant: Int
+    public var maxFallbacks: Int
+    public var maxModels: Int
+    public var maxProviders: Int
+
+    public init(
+        maxTenants: Int = 100_000,
+        maxRoutesPerTenant: Int = 10_000,
+        maxKeysPerTenant: Int = 10_000,
+        maxFallbacks: Int = 8,
+        maxModels: Int = 10_000,
+        maxProviders: Int = 1_000
+    ) {
+        self.maxTenants = maxTenants
+        self.maxRoutesPerTenant = maxRoutesPerTenant
+        self.maxKeysPerTenant = maxKeysPerTenant
+        self.maxFallbacks = maxFallbacks
+        self.maxModels = maxModels
+        self.maxProviders = maxProviders
+    }
+}
+
+/// Why a snapshot was rejected.
+public struct SnapshotValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { self.reason }
+}
+
+extension ConfigSnapshot {
+    /// Checks internal consistency (every reference resolves, no duplicates) and the hard limits.
+    public func validate(limits: SnapshotLimits) throws(SnapshotValidationError) {
+        if self.providers.count > limits.maxProviders {
+            throw .init("\(self.providers.count) providers exceed the limit of \(limits.maxProviders)")
+        }
+        if self.models.count > limits.maxModels {
+            throw .init("\(self.models.count) models exceed the limit of \(limits.maxModels)")
+        }
+        if self.tenants.count > limits.maxTenants {
+            throw .init("\(self.tenants.count) tenants exceed the limit of \(limits.maxTenants)")
+        }
+        var providerNames = Set<String>()
+        for provider in self.providers {
+            guard providerNames.insert(provider.name).inserted else { throw .init("duplicate provider '\(provider.name)'") }
+            guard provider.baseURL.hasPrefix("http://") || provider.baseURL.hasPrefix("https://") else {
+                throw .init("provider '\(provider.name)' has an unusable base URL")
+            }
+        }
+        var modelNames = Set<String>()
+        for model in self.models {
+            guard modelNames.insert(model.name).inserted else { throw .init("duplicate model '\(model.name)'") }
+            guard providerNames.contains(model.provider) else {
+                throw .init("model '\(model.name)' references unknown provider '\(model.provider)'")
+            }
+        }
+        var tenantNames = Set<String>()
+        var keyHashes = Set<String>()
+        for tenant in self.tenants {
+            guard tenantNames.insert(tenant.name).inserted else { throw .init("duplicate tenant '\(tenant.name)'") }
+            if tenant.routes.count > limits.maxRoutesPerTenant {
+                throw .init("tenant '\(tenant.name)' has \(tenant.routes.count) routes, over the limit of \(limits.maxRoutesPerTenant)")
+            }
+            if tenant.keys.count > limits.maxKeysPerTenant {
+                throw .init("tenant '\(tenant.name)' has \(tenant.keys.count) keys, over the limit of \(limits.maxKeysPerTenant)")
+            }
+            for key in tenant.keys {
+                guard keyHashes.insert(key.sha256).inserted else { throw .init("duplicate API key hash in tenant '\(tenant.name)'") }
+            }
+            var aliases = Set<String>()
+            for route in tenant.routes {
+                guard aliases.insert(route.alias).inserted else {
+                    throw .init("tenant '\(tenant.name)' has a duplicate route '\(route.alias)'")
+                }
+                if route.fallbacks.count > limits.maxFallbacks {
+                    throw .init("route '\(tenant.name)/\(route.alias)' has \(route.fallbacks.count) fallbacks, over the limit of \(limits.maxFallbacks)")
+                }
+                for target in [route.defaultTarget] + route.fallbacks where !modelNames.contains(target.model) {
+                    throw .init("route '\(tenant.name)/\(route.alias)' references unknown model '\(target.model)'")
+                }
+                guard route.timeouts.firstTokenMs > 0, route.timeouts.totalMs > 0 else {
+                    throw .init("route '\(tenant.name)/\(route.alias)' has a non-positive timeout")
+                }
+            }
+        }
+    }
+}
