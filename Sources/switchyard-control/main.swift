@@ -1,1 +1,3 @@
-print("hi")
+import SwitchyardCLI
+
+await runCommand(ControlCommand.self)

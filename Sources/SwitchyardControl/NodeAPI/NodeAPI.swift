@@ -5,6 +5,7 @@ public import Hummingbird
 public import Logging
 import NIOCore
 import NIOFoundationCompat
+import ServiceLifecycle
 import SwiftProtobuf
 import SwitchyardCore
 import SwitchyardWire
@@ -41,7 +42,10 @@ public struct NodeAPI: Sendable {
                     self.logger.warning("could not record node poll", metadata: ["error": "\(String(reflecting: error))"])
                 }
             }
-            guard let snapshot = try await self.publisher.snapshot(after: after, timeout: wait) else {
+            // A held poll ends at once on graceful shutdown, so the server can stop promptly.
+            let publisher = self.publisher
+            let found = try await cancelWhenGracefulShutdown { try await publisher.snapshot(after: after, timeout: wait) }
+            guard let snapshot = found else {
                 return Response(status: .notModified, headers: Self.versionHeader(await self.publisher.latestKnownVersion))
             }
             var headers = Self.versionHeader(snapshot.version)

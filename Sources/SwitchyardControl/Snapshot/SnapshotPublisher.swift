@@ -68,25 +68,46 @@ public actor SnapshotPublisher {
         }
     }
 
-    /// The snapshot for the newest known version, compiling it once if needed.
+    /// The snapshot for the newest known version, compiling it once if needed. Concurrent
+    /// callers share one compile.
     private func compiled() async throws -> CompiledSnapshot {
-        // Wait for a compile already in flight; it may cover the version we need.
-        while let inFlight = self.compiling { _ = try? await inFlight.value }
-        if let current = self.current, current.version >= self.knownVersion { return current }
-        let previous = self.current
-        let task = Task { [compiler, readSource] in
-            try compiler.compile(try await readSource(), previous: previous)
+        var compiles = 0
+        while true {
+            if let current = self.current, current.version >= self.knownVersion { return current }
+            if let inFlight = self.compiling {
+                // `install` runs before the task finishes, so state is current when this returns.
+                let snapshot = try await inFlight.value
+                if snapshot.version >= self.knownVersion { return snapshot }
+                continue
+            }
+            let previous = self.current
+            let task = Task { [compiler, readSource] () async throws -> CompiledSnapshot in
+                do {
+                    let snapshot = try compiler.compile(try await readSource(), previous: previous)
+                    await self.install(snapshot)
+                    return snapshot
+                } catch {
+                    await self.install(nil)
+                    throw error
+                }
+            }
+            self.compiling = task
+            let snapshot = try await task.value
+            compiles += 1
+            // A version announced while compiling is newer than what was read: compile again.
+            // If the database keeps answering an older version, the announcement was bogus.
+            if snapshot.version >= self.knownVersion { return snapshot }
+            if compiles >= 3 { self.knownVersion = snapshot.version }
         }
-        self.compiling = task
-        defer { self.compiling = nil }
-        let snapshot = try await task.value
-        if snapshot.version >= (self.current?.version ?? -1) {
-            if snapshot.version != self.current?.version { self.previousBlobs = self.current?.blobs ?? [:] }
-            self.current = snapshot
-            self.knownVersion = max(self.knownVersion, snapshot.version)
-            self.logger.debug("compiled snapshot", metadata: ["version": "\(snapshot.version)", "shards": "\(snapshot.blobs.count)"])
-        }
-        return self.current ?? snapshot
+    }
+
+    private func install(_ snapshot: CompiledSnapshot?) {
+        self.compiling = nil
+        guard let snapshot, snapshot.version >= (self.current?.version ?? -1) else { return }
+        if snapshot.version != self.current?.version { self.previousBlobs = self.current?.blobs ?? [:] }
+        self.current = snapshot
+        self.knownVersion = max(self.knownVersion, snapshot.version)
+        self.logger.debug("compiled snapshot", metadata: ["version": "\(snapshot.version)", "shards": "\(snapshot.blobs.count)"])
     }
 
     private func resume(_ id: UUID, with snapshot: CompiledSnapshot?) {

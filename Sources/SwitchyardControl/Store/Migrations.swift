@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import PostgresNIO
 
@@ -51,8 +52,9 @@ public enum Migrations {
         for migration in self.all where !done.contains(migration.version) {
             logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             try await connection.withTransaction(logger: logger) { transaction in
-                // Migration files are trusted, multi-statement SQL: the simple query protocol runs them whole.
-                _ = try await transaction.simpleQuery(migration.sql).get()
+                for statement in Self.statements(migration.sql) {
+                    try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
                 try await transaction.query(
                     "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
                     logger: logger
@@ -61,5 +63,79 @@ public enum Migrations {
             applied.append(migration.version)
         }
         return applied
+    }
+
+    /// Splits a migration into statements at top-level semicolons, skipping comments and
+    /// respecting quoted strings, quoted identifiers and dollar-quoted bodies.
+    static func statements(_ sql: String) -> [String] {
+        var statements: [String] = []
+        var current = ""
+        let characters = Array(sql)
+        var index = 0
+        func flush() {
+            let trimmed = current.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !trimmed.isEmpty { statements.append(trimmed) }
+            current = ""
+        }
+        while index < characters.count {
+            let character = characters[index]
+            let next: Character? = index + 1 < characters.count ? characters[index + 1] : nil
+            if character == "-", next == "-" {
+                while index < characters.count, characters[index] != "\n" { index += 1 }
+                continue
+            }
+            if character == "/", next == "*" {
+                index += 2
+                while index + 1 < characters.count, !(characters[index] == "*" && characters[index + 1] == "/") { index += 1 }
+                index += 2
+                continue
+            }
+            if character == "'" || character == "\"" {
+                current.append(character)
+                index += 1
+                while index < characters.count {
+                    current.append(characters[index])
+                    if characters[index] == character {
+                        if index + 1 < characters.count, characters[index + 1] == character {
+                            current.append(character)
+                            index += 2
+                            continue
+                        }
+                        break
+                    }
+                    index += 1
+                }
+                index += 1
+                continue
+            }
+            if character == "$" {
+                // A dollar-quote tag: $$ or $tag$.
+                var end = index + 1
+                while end < characters.count, characters[end].isLetter || characters[end].isNumber || characters[end] == "_" { end += 1 }
+                if end < characters.count, characters[end] == "$" {
+                    let tag = String(characters[index...end])
+                    current += tag
+                    index = end + 1
+                    let rest = String(characters[index...])
+                    if let close = rest.range(of: tag) {
+                        current += rest[..<close.upperBound]
+                        index += rest.distance(from: rest.startIndex, to: close.upperBound)
+                    } else {
+                        current += rest
+                        index = characters.count
+                    }
+                    continue
+                }
+            }
+            if character == ";" {
+                flush()
+                index += 1
+                continue
+            }
+            current.append(character)
+            index += 1
+        }
+        flush()
+        return statements
     }
 }

@@ -7,6 +7,8 @@ public struct SnapshotLimits: Sendable, Hashable {
     public var maxFallbacks: Int
     public var maxModels: Int
     public var maxProviders: Int
+    /// Total size of the shards a snapshot references.
+    public var maxSnapshotBytes: Int
 
     public init(
         maxTenants: Int = 100_000,
@@ -14,7 +16,8 @@ public struct SnapshotLimits: Sendable, Hashable {
         maxKeysPerTenant: Int = 10_000,
         maxFallbacks: Int = 8,
         maxModels: Int = 10_000,
-        maxProviders: Int = 1_000
+        maxProviders: Int = 1_000,
+        maxSnapshotBytes: Int = 256 << 20
     ) {
         self.maxTenants = maxTenants
         self.maxRoutesPerTenant = maxRoutesPerTenant
@@ -22,6 +25,7 @@ public struct SnapshotLimits: Sendable, Hashable {
         self.maxFallbacks = maxFallbacks
         self.maxModels = maxModels
         self.maxProviders = maxProviders
+        self.maxSnapshotBytes = maxSnapshotBytes
     }
 }
 

@@ -79,7 +79,7 @@ public enum RoutingError: Error, Sendable, Hashable {
 ///
 /// Fallback is for transport failures, not for quality: connection errors, timeouts, 5xx and 429
 /// move on to the next target; any other 4xx is the caller's problem and is returned as is.
-public enum AttemptFailure: Sendable, Hashable {
+public enum AttemptFailure: Error, Sendable, Hashable {
     case connect(String)
     case timeout(String)
     case status(Int)

@@ -1,0 +1,139 @@
+public import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import SwitchyardControl
+import SwitchyardCore
+import SwitchyardMockProvider
+import SwitchyardNode
+import UnixSignals
+
+/// Reads a required secret from the environment, with a message that says how to set it.
+func requiredEnvironment(_ name: String, hint: String) throws -> String {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+        throw ValidationError("\(name) is not set: \(hint)")
+    }
+    return value
+}
+
+func makeLogger(_ label: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return handler
+    }
+    return Logger(label: label)
+}
+
+/// `switchyard-control`: the control plane (admin API, node API, snapshot publisher).
+public struct ControlCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "switchyard-control",
+        abstract: "Run the Switchyard control plane.",
+        discussion: """
+            Environment: SWITCHYARD_ADMIN_TOKEN (admin API bearer token), SWITCHYARD_NODE_TOKEN (nodes' bearer \
+            token), SWITCHYARD_MASTER_KEY (base64 of 32 bytes, encrypts provider credentials), \
+            SWITCHYARD_DATABASE_URL (unless --database-url is given).
+            """)
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 7700
+    @Option(help: "postgres://user[:password]@host[:port]/database (default: $SWITCHYARD_DATABASE_URL).") var databaseURL: String?
+    @Flag(help: "Apply database migrations and exit.") var migrateOnly = false
+
+    public init() {}
+
+    public func run() async throws {
+        let logger = makeLogger("switchyard-control")
+        let url = try self.databaseURL ?? requiredEnvironment("SWITCHYARD_DATABASE_URL", hint: "pass --database-url or set it")
+        let postgres = try PostgresURL.configuration(url)
+        if self.migrateOnly {
+            try await runMigrations(postgres, logger: logger)
+            return
+        }
+        let configuration = ControlConfiguration(
+            host: self.host, port: self.port, postgres: postgres,
+            adminToken: try requiredEnvironment("SWITCHYARD_ADMIN_TOKEN", hint: "the bearer token admins use"),
+            nodeToken: try requiredEnvironment("SWITCHYARD_NODE_TOKEN", hint: "the bearer token nodes use"),
+            masterKey: try MasterKey(base64: try requiredEnvironment("SWITCHYARD_MASTER_KEY", hint: "openssl rand -base64 32")))
+        let app = buildControlApplication(configuration, logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// `switchyard-node`: a data-plane node.
+public struct NodeCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "switchyard-node",
+        abstract: "Run a Switchyard data-plane node.",
+        discussion: "Environment: SWITCHYARD_NODE_TOKEN (must match the control plane's).")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 7701
+    @Option(help: "Control plane base URL.") var controlURL = "http://127.0.0.1:7700"
+    @Option(help: "Folder for the last good snapshot (served at start when the control plane is down).") var stateDir: String?
+    @Option(help: "Name of this node as the control plane shows it (default: host name and port).") var nodeID: String?
+    @Option(help: "Connect timeout for provider calls, in milliseconds.") var upstreamConnectTimeoutMs = 3_000
+    @Option(help: "Reject snapshots with more routes than this in one tenant.") var maxRoutesPerTenant = 10_000
+    @Option(help: "Reject snapshots whose shards add up to more bytes than this.") var maxSnapshotBytes = 256 << 20
+
+    public init() {}
+
+    public func run() async throws {
+        let logger = makeLogger("switchyard-node")
+        var limits = SnapshotLimits()
+        limits.maxRoutesPerTenant = self.maxRoutesPerTenant
+        limits.maxSnapshotBytes = self.maxSnapshotBytes
+        let configuration = NodeConfiguration(
+            host: self.host, port: self.port, controlURL: self.controlURL,
+            nodeToken: try requiredEnvironment("SWITCHYARD_NODE_TOKEN", hint: "must match the control plane's"),
+            stateDirectory: self.stateDir,
+            nodeID: self.nodeID ?? "\(ProcessInfo.processInfo.hostName):\(self.port)",
+            limits: limits,
+            upstreamConnectTimeout: .milliseconds(self.upstreamConnectTimeoutMs))
+        let app = buildNodeApplication(configuration, logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// `switchyard mock-provider`: the provider simulator.
+struct MockProviderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mock-provider",
+        abstract: "Run the mock LLM provider (OpenAI wire format, streaming, tool calls, injectable faults).")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 7709
+    @Option(help: "Delay per streamed token, in milliseconds.") var tokenLatencyMs = 0
+
+    func run() async throws {
+        let logger = makeLogger("switchyard-mock")
+        let app = MockProvider.buildApplication(
+            .init(host: self.host, port: self.port, tokenLatencyMs: self.tokenLatencyMs), logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// `switchyard`: the CLI.
+public struct SwitchyardCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "switchyard",
+        abstract: "Switchyard, an LLM router that runs as a cluster.",
+        subcommands: [DevCommand.self, MockProviderCommand.self])
+
+    public init() {}
+}
+
+/// Parses the arguments and runs the chosen (sub)command; what every executable's `main` calls.
+public func runCommand<Root: ParsableCommand>(_ root: Root.Type) async {
+    do {
+        var command = try root.parseAsRoot()
+        if var asyncCommand = command as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
+    } catch {
+        root.exit(withError: error)
+    }
+}

@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+public import NIOCore
+import NIOFoundationCompat
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import SwitchyardCore
+import SwitchyardProviders
+import SwitchyardWire
+
+/// Builds a data-plane node: loads the last good snapshot from disk (so it can serve before, or
+/// without, the control plane), then serves traffic while the syncer keeps the snapshot current.
+public func buildNodeApplication(
+    _ configuration: NodeConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let state = SnapshotState()
+    let metrics = NodeMetrics()
+    let loader = SnapshotLoader(sealer: CredentialSealer(nodeToken: configuration.nodeToken), limits: configuration.limits)
+    let disk = configuration.stateDirectory.map { SnapshotDisk(directory: URL(fileURLWithPath: $0)) }
+    if let disk {
+        do {
+            if let (manifest, blobs) = try disk.read() {
+                let snapshot = try loader.load(manifestBytes: manifest, blobs: blobs)
+                state.swap(snapshot)
+                metrics.configVersion.set(Double(snapshot.version))
+                logger.info("serving snapshot from disk", metadata: ["version": "\(snapshot.version)"])
+            }
+        } catch {
+            logger.warning("ignoring unusable snapshot on disk", metadata: ["error": "\(error)"])
+        }
+    }
+
+    let upstreamClient = UpstreamHTTPClient.make(
+        .init(connectTimeout: .nanoseconds(Int64(configuration.upstreamConnectTimeout.milliseconds) * 1_000_000)))
+    var controlClientConfiguration = HTTPClient.Configuration(
+        redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(60)))
+    controlClientConfiguration.connectionPool.retryConnectionEstablishment = false
+    let controlClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: controlClientConfiguration)
+    let syncer = SnapshotSyncer(
+        configuration: configuration, state: state, loader: loader, disk: disk, client: controlClient,
+        bootID: DecisionHeaders.makeTraceID(), metrics: metrics, logger: logger)
+    let proxy = ChatProxy(
+        state: state, adapter: ChatCompletionsAdapter(client: upstreamClient), metrics: metrics,
+        maxRequestBodyBytes: configuration.maxRequestBodyBytes, maxResponseBodyBytes: configuration.maxResponseBodyBytes)
+
+    let router = Router()
+    router.add(middleware: OpenAIErrorMiddleware())
+    router.get("healthz") { _, _ in "ok" }
+    router.get("readyz") { _, _ -> Response in
+        guard let loaded = state.loaded else {
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "no snapshot yet")))
+        }
+        return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready version=\(loaded.version)")))
+    }
+    router.get("metrics") { _, _ -> Response in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit())))
+    }
+    router.post("v1/chat/completions") { request, context in await proxy.handle(request, context: context) }
+    router.get("v1/models") { request, _ -> Response in ModelsEndpoint.list(request, state: state) }
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard-node"),
+        services: [HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient), syncer],
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+}
+
+/// Shuts an HTTP client down on graceful shutdown.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await self.client.shutdown()
+    }
+}
+
+/// `GET /v1/models`: the route aliases the caller's tenant can use, in OpenAI's list shape.
+enum ModelsEndpoint {
+    static func list(_ request: Request, state: SnapshotState) -> Response {
+        var decision = DecisionHeaders(traceID: DecisionHeaders.makeTraceID())
+        decision.attempts = 0
+        guard let snapshot = state.loaded else { return ChatProxy.errorResponse(.notReady, decision: decision) }
+        let tenant: String
+        do {
+            tenant = try ChatProxy.authenticate(request, table: snapshot.table)
+        } catch {
+            return ChatProxy.errorResponse(error, decision: decision)
+        }
+        let aliases = snapshot.table.tenants[tenant]?.aliases ?? []
+        let body: JSONValue = [
+            "object": "list",
+            "data": .array(aliases.map { ["id": .string($0), "object": "model", "created": 0, "owned_by": .string("switchyard")] }),
+        ]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        decision.apply(to: &headers)
+        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+/// Unknown paths and methods on the data plane answer in OpenAI's error shape too.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let type = error.status.code >= 500 ? "server_error" : "invalid_request_error"
+            let apiError = APIError(
+                status: error.status.code, type: type, code: error.status == .notFound ? "unknown_url" : nil,
+                message: error.status == .notFound
+                    ? "Unknown request URL: \(request.method.rawValue) \(request.uri.path)."
+                    : (error.body ?? error.status.reasonPhrase))
+            return ChatProxy.errorResponse(apiError, decision: DecisionHeaders(traceID: DecisionHeaders.makeTraceID()))
+        }
+    }
+}

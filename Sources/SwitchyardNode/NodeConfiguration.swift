@@ -1,0 +1,46 @@
+public import SwitchyardCore
+
+/// Everything a data-plane node needs to start.
+public struct NodeConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Base URL of the control plane (any replica, or a load balancer in front of them).
+    public var controlURL: String
+    public var nodeToken: String
+    /// Where the last good snapshot is kept; `nil` keeps nothing on disk.
+    public var stateDirectory: String?
+    public var nodeID: String
+    public var limits: SnapshotLimits
+    /// How long a snapshot long-poll may be held by the control plane (jittered down by up to 5 s).
+    public var longPollWait: Duration
+    /// Connect timeout for provider calls; a refused or unreachable provider fails over after this.
+    public var upstreamConnectTimeout: Duration
+    public var maxRequestBodyBytes: Int
+    public var maxResponseBodyBytes: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 7701,
+        controlURL: String = "http://127.0.0.1:7700",
+        nodeToken: String,
+        stateDirectory: String? = nil,
+        nodeID: String,
+        limits: SnapshotLimits = .init(),
+        longPollWait: Duration = .seconds(30),
+        upstreamConnectTimeout: Duration = .seconds(3),
+        maxRequestBodyBytes: Int = 16 << 20,
+        maxResponseBodyBytes: Int = 64 << 20
+    ) {
+        self.host = host
+        self.port = port
+        self.controlURL = controlURL
+        self.nodeToken = nodeToken
+        self.stateDirectory = stateDirectory
+        self.nodeID = nodeID
+        self.limits = limits
+        self.longPollWait = longPollWait
+        self.upstreamConnectTimeout = upstreamConnectTimeout
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.maxResponseBodyBytes = maxResponseBodyBytes
+    }
+}

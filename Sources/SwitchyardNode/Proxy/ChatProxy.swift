@@ -1,0 +1,291 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import SwitchyardCore
+import SwitchyardProviders
+import SwitchyardWire
+
+/// `POST /v1/chat/completions`: authenticate, route, and run the attempt plan — the default
+/// target, then the fallback chain on transport failures (connect errors, timeouts, 5xx, 429).
+struct ChatProxy: Sendable {
+    let state: SnapshotState
+    let adapter: ChatCompletionsAdapter
+    let metrics: NodeMetrics
+    let maxRequestBodyBytes: Int
+    let maxResponseBodyBytes: Int
+
+    func handle(_ request: Request, context: some RequestContext) async -> Response {
+        let started = ContinuousClock.now
+        var decision = DecisionHeaders(traceID: DecisionHeaders.makeTraceID())
+        var logger = context.logger
+        logger[metadataKey: "trace_id"] = .string(decision.traceID)
+        do {
+            guard let snapshot = self.state.loaded else { throw APIError.notReady }
+            let tenant = try Self.authenticate(request, table: snapshot.table)
+            let chat = try await self.parse(request)
+            let plan: AttemptPlan
+            do {
+                plan = try snapshot.table.plan(tenant: tenant, requestedModel: chat.model)
+            } catch {
+                throw APIError.unknownModel(chat.model)
+            }
+            decision.route = plan.route.alias
+            decision.revision = String(plan.route.revision)
+            let response = try await self.execute(plan, chat: chat, decision: &decision, started: started, logger: logger)
+            self.metrics.request(route: "\(tenant)/\(plan.route.alias)", status: response.status.code, duration: started.duration(to: .now))
+            return response
+        } catch let error as APIError {
+            self.metrics.request(route: decision.route.isEmpty ? "-" : decision.route, status: error.status, duration: started.duration(to: .now))
+            return Self.errorResponse(error, decision: decision)
+        } catch {
+            logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+            return Self.errorResponse(
+                APIError(status: 500, type: "server_error", code: "internal_error", message: "Internal error (trace \(decision.traceID))."),
+                decision: decision)
+        }
+    }
+
+    static func authenticate(_ request: Request, table: RoutingTable) throws(APIError) -> String {
+        guard let header = request.headers[.authorization] else { throw .missingKey }
+        guard header.hasPrefix("Bearer ") else { throw .invalidKey }
+        let key = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
+        guard APIKeyFormat.prefix(of: key) != nil, let entry = table.keysByHash[Hashing.sha256Hex(Data(key.utf8))] else {
+            throw .invalidKey
+        }
+        return entry.tenant
+    }
+
+    private func parse(_ request: Request) async throws -> ChatRequest {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: self.maxRequestBodyBytes)
+        } catch {
+            throw APIError(
+                status: 413, type: "invalid_request_error", code: "request_too_large",
+                message: "The request body exceeds \(self.maxRequestBodyBytes) bytes.")
+        }
+        let json: JSONValue
+        do {
+            json = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+        } catch {
+            throw APIError.invalidRequest(
+                "We could not parse the JSON body of your request. The body must be a JSON object.", code: "invalid_json")
+        }
+        return try ChatRequest(json: json)
+    }
+
+    // MARK: Attempts
+
+    private func execute(
+        _ plan: AttemptPlan, chat: ChatRequest, decision: inout DecisionHeaders, started: ContinuousClock.Instant, logger: Logger
+    ) async throws -> Response {
+        var lastFailure: AttemptFailure?
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        for attempt in plan.attempts {
+            decision.attempts += 1
+            decision.model = attempt.model.name
+            decision.provider = attempt.provider.name
+            let attemptStart = ContinuousClock.now
+            let timeouts = plan.route.timeouts
+            let firstTokenDeadline = attemptStart + .milliseconds(timeouts.firstTokenMs)
+            let totalDeadline = attemptStart + .milliseconds(timeouts.totalMs)
+            do {
+                let body = ByteBuffer(data: try encoder.encode(chat.upstreamBody(upstreamModel: attempt.model.upstreamModel)))
+                let upstreamRequest = try self.adapter.makeRequest(provider: attempt.provider, body: body, stream: chat.stream)
+                let response = try await self.adapter.send(
+                    upstreamRequest, deadline: .now() + .milliseconds(Int64(timeouts.firstTokenMs)), logger: logger)
+                let status = Int(response.status.code)
+                if (200..<300).contains(status) {
+                    let result =
+                        chat.stream
+                        ? try await self.relayStream(
+                            response, chat: chat, attempt: attempt, plan: plan, decision: decision,
+                            firstTokenDeadline: firstTokenDeadline, totalDeadline: totalDeadline)
+                        : try await self.relayBody(response, attempt: attempt, plan: plan, decision: decision, deadline: totalDeadline)
+                    self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: "ok")
+                    return result
+                }
+                let failure = AttemptFailure.status(status)
+                guard failure.allowsFallback else {
+                    // The request itself is wrong: the next target would refuse it too. Relay the upstream's answer.
+                    self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: failure.label)
+                    return try await self.relayBody(response, attempt: attempt, plan: plan, decision: decision, deadline: totalDeadline)
+                }
+                // Drain (bounded) so the connection can be reused, then move on.
+                _ = try? await withDeadline(min(totalDeadline, .now + .seconds(1))) { try await response.body.collect(upTo: 1 << 20) }
+                throw failure
+            } catch {
+                let failure: AttemptFailure =
+                    error is DeadlineExceeded ? .timeout("no answer within the route's timeout") : ChatCompletionsAdapter.classify(error)
+                self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: failure.label)
+                decision.failures.append("\(attempt.model.name):\(failure.label)")
+                logger.warning(
+                    "upstream attempt failed",
+                    metadata: [
+                        "model": "\(attempt.model.name)", "provider": "\(attempt.provider.name)", "failure": "\(failure)",
+                        "attempt": "\(decision.attempts)",
+                    ])
+                lastFailure = failure
+            }
+        }
+        throw Self.exhausted(lastFailure, decision: decision)
+    }
+
+    static func exhausted(_ failure: AttemptFailure?, decision: DecisionHeaders) -> APIError {
+        let summary = decision.failures.joined(separator: "; ")
+        switch failure {
+        case .status(429):
+            return APIError(
+                status: 429, type: "rate_limit_error", code: "upstream_rate_limited",
+                message: "Every upstream for this route is rate limiting (\(summary)).")
+        case .timeout:
+            return APIError(
+                status: 504, type: "upstream_error", code: "upstream_timeout",
+                message: "No upstream answered in time (\(summary)).")
+        default:
+            return APIError(
+                status: 502, type: "upstream_error", code: "upstream_unavailable",
+                message: "All \(decision.attempts) upstream attempts failed (\(summary)).")
+        }
+    }
+
+    /// A complete (non-streaming) upstream answer, relayed with its status.
+    private func relayBody(
+        _ response: HTTPClientResponse, attempt: AttemptPlan.Attempt, plan: AttemptPlan, decision: DecisionHeaders,
+        deadline: ContinuousClock.Instant
+    ) async throws -> Response {
+        let limit = self.maxResponseBodyBytes
+        let body = try await withDeadline(deadline) { try await response.body.collect(upTo: limit) }
+        let status = Int(response.status.code)
+        if (200..<300).contains(status), let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
+            let usage = Usage(completion: json)
+        {
+            self.metrics.tokens(route: plan.route.alias, model: attempt.model.name, usage: usage)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        decision.apply(to: &headers)
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// A streaming answer: waits for the first chunk (so a silent upstream still falls back),
+    /// then relays server-sent events one by one as they arrive.
+    private func relayStream(
+        _ response: HTTPClientResponse, chat: ChatRequest, attempt: AttemptPlan.Attempt, plan: AttemptPlan, decision: DecisionHeaders,
+        firstTokenDeadline: ContinuousClock.Instant, totalDeadline: ContinuousClock.Instant
+    ) async throws -> Response {
+        let upstream = UpstreamBody(response.body)
+        guard let first = try await withDeadline(min(firstTokenDeadline, totalDeadline), { try await upstream.next() }) else {
+            throw AttemptFailure.interrupted("stream ended before its first chunk")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        decision.apply(to: &headers)
+        let metrics = self.metrics
+        let includeUsage = chat.includeUsage
+        let route = plan.route.alias
+        let model = attempt.model.name
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                var relay = SSERelay(includeUsage: includeUsage)
+                var chunk: ByteBuffer? = first
+                var failure: String?
+                while let current = chunk {
+                    for event in relay.feed(current) { try await writer.write(ByteBuffer(bytes: event)) }
+                    do {
+                        chunk = try await withDeadline(totalDeadline) { try await upstream.next() }
+                    } catch is DeadlineExceeded {
+                        failure = "the route's total timeout expired mid-stream"
+                        chunk = nil
+                    } catch {
+                        failure = "the upstream connection failed mid-stream"
+                        chunk = nil
+                    }
+                }
+                for event in relay.finish() { try await writer.write(ByteBuffer(bytes: event)) }
+                if failure == nil, !relay.sawDone { failure = "the upstream ended the stream without [DONE]" }
+                if let failure {
+                    // Once bytes reached the client there is no fallback: say what happened, in-band.
+                    try await writer.write(ByteBuffer(bytes: SSERelay.errorEvent(failure)))
+                }
+                if let usage = relay.usage { metrics.tokens(route: route, model: model, usage: usage) }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func errorResponse(_ error: APIError, decision: DecisionHeaders) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        decision.apply(to: &headers)
+        let data = (try? JSONEncoder().encode(error.json)) ?? Data()
+        return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+/// The upstream body iterator, handed between the task that waits for the first chunk and the
+/// response writer. Used by one task at a time, never concurrently.
+final class UpstreamBody: @unchecked Sendable {
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+
+    init(_ body: HTTPClientResponse.Body) {
+        self.iterator = body.makeAsyncIterator()
+    }
+
+    func next() async throws -> ByteBuffer? {
+        try await self.iterator.next()
+    }
+}
+
+/// Splits an upstream SSE stream into events, notes usage, and drops the usage-only chunk when
+/// the client did not ask for it (the node always asks upstream, to account for every request).
+struct SSERelay {
+    let includeUsage: Bool
+    private var splitter = SSEEventSplitter()
+    private(set) var usage: Usage?
+    private(set) var sawDone = false
+
+    init(includeUsage: Bool) { self.includeUsage = includeUsage }
+
+    mutating func feed(_ buffer: ByteBuffer) -> [[UInt8]] {
+        self.filter(self.splitter.append(buffer.readableBytesView))
+    }
+
+    mutating func finish() -> [[UInt8]] {
+        guard let tail = self.splitter.finish() else { return [] }
+        return self.filter([tail])
+    }
+
+    private mutating func filter(_ events: [SSEEvent]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        out.reserveCapacity(events.count)
+        for event in events {
+            if event.isDone {
+                self.sawDone = true
+            } else if event.data.contains("\"usage\""), !event.data.contains("\"usage\":null"),
+                let json = try? JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)),
+                let usage = Usage(completion: json)
+            {
+                self.usage = usage
+                if json.isUsageOnlyChunk, !self.includeUsage { continue }
+            }
+            out.append(event.raw)
+        }
+        return out
+    }
+
+    static func errorEvent(_ message: String) -> [UInt8] {
+        let error = APIError(status: 502, type: "upstream_error", code: "stream_interrupted", message: message)
+        let data = (try? JSONEncoder().encode(error.json)) ?? Data()
+        return Array("data: ".utf8) + Array(data) + Array("\n\n".utf8)
+    }
+}

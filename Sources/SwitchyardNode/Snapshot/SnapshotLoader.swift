@@ -1,0 +1,97 @@
+import Foundation
+import SwiftProtobuf
+import SwitchyardCore
+import SwitchyardWire
+
+/// Turns a manifest and its shards into a `LoadedSnapshot`, checking hashes, sizes, references
+/// and the node's hard limits. A failure here is a NACK.
+struct SnapshotLoader: Sendable {
+    let sealer: CredentialSealer
+    let limits: SnapshotLimits
+
+    enum LoadError: Error, CustomStringConvertible {
+        /// The snapshot is unacceptable (NACK).
+        case rejected(String)
+        /// A shard did not arrive intact; fetch it again.
+        case corrupt(String)
+
+        var description: String {
+            switch self {
+            case .rejected(let reason): reason
+            case .corrupt(let reason): reason
+            }
+        }
+    }
+
+    /// Refs of every shard in the manifest, shared shard first.
+    static func refs(_ manifest: Switchyard_V1_SnapshotManifest) -> [Switchyard_V1_ShardRef] {
+        [manifest.shared] + manifest.tenants
+    }
+
+    /// Checks what can be checked before downloading anything.
+    func precheck(_ manifest: Switchyard_V1_SnapshotManifest) throws(LoadError) {
+        let total = Self.refs(manifest).reduce(UInt64(0)) { $0 &+ $1.size }
+        if total > UInt64(self.limits.maxSnapshotBytes) {
+            throw .rejected("snapshot is \(total) bytes, over the node limit of \(self.limits.maxSnapshotBytes)")
+        }
+        if manifest.tenants.count > self.limits.maxTenants {
+            throw .rejected("\(manifest.tenants.count) tenants exceed the limit of \(self.limits.maxTenants)")
+        }
+    }
+
+    func load(manifestBytes: Data, blobs: [String: Data]) throws(LoadError) -> LoadedSnapshot {
+        let manifest: Switchyard_V1_SnapshotManifest
+        do {
+            manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: manifestBytes)
+        } catch {
+            throw .corrupt("manifest does not decode")
+        }
+        try self.precheck(manifest)
+        var used: [String: Data] = [:]
+        for ref in Self.refs(manifest) {
+            guard let data = blobs[ref.sha256] else { throw .corrupt("shard \(ref.sha256) is missing") }
+            guard Hashing.sha256Hex(data) == ref.sha256 else { throw .corrupt("shard \(ref.sha256) does not match its hash") }
+            used[ref.sha256] = data
+        }
+        let snapshot: ConfigSnapshot
+        do {
+            snapshot = try SnapshotCodec.decode(manifest: manifest, blobs: used, unseal: self.sealer.unseal)
+            try snapshot.validate(limits: self.limits)
+        } catch {
+            throw .rejected(error.reason)
+        }
+        return LoadedSnapshot(
+            version: snapshot.version, manifestSHA256: Hashing.sha256Hex(manifestBytes), table: RoutingTable(snapshot),
+            manifestBytes: manifestBytes, blobs: used)
+    }
+}
+
+/// The node's copy of its last good snapshot, for starting while the control plane is down.
+struct SnapshotDisk: Sendable {
+    let directory: URL
+
+    var file: URL { self.directory.appendingPathComponent("snapshot.pb") }
+
+    func save(_ snapshot: LoadedSnapshot) throws {
+        var bundle = Switchyard_V1_SnapshotBundle()
+        bundle.manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: snapshot.manifestBytes)
+        bundle.blobs = snapshot.blobs.keys.sorted().map { hash in
+            var blob = Switchyard_V1_Blob()
+            blob.sha256 = hash
+            blob.data = snapshot.blobs[hash]!
+            return blob
+        }
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        // Written to a temporary file and renamed: a crash leaves the old copy or the new one, never half.
+        try bundle.serializedData().write(to: self.file, options: .atomic)
+    }
+
+    /// The manifest bytes and shards on disk, if there is a copy.
+    func read() throws -> (manifest: Data, blobs: [String: Data])? {
+        guard FileManager.default.fileExists(atPath: self.file.path) else { return nil }
+        let bundle = try Switchyard_V1_SnapshotBundle(serializedBytes: try Data(contentsOf: self.file))
+        var blobs: [String: Data] = [:]
+        for blob in bundle.blobs { blobs[blob.sha256] = blob.data }
+        return (try bundle.manifest.serializedData(), blobs)
+    }
+}
