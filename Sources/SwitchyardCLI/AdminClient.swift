@@ -1,24 +1,31 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
-import NIOHTTP1
-import SwitchyardCore
+public import NIOHTTP1
+public import SwitchyardCore
 
 /// A small client of the admin REST API (the CLI talks to the control plane only through it).
-struct AdminClient: Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        var status: Int
-        var body: String
-        var description: String { "admin API answered \(self.status): \(self.body)" }
+public struct AdminClient: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var status: Int
+        public var body: String
+        public var description: String { "admin API answered \(self.status): \(self.body)" }
     }
 
-    let client: HTTPClient
-    let baseURL: String
-    let token: String
+    public let client: HTTPClient
+    public let baseURL: String
+    public let token: String
 
+    public init(client: HTTPClient, baseURL: String, token: String) {
+        self.client = client
+        self.baseURL = baseURL
+        self.token = token
+    }
+
+    /// Sends a request; throws `Failure` unless the status is 2xx or in `allow`.
     @discardableResult
-    func send(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, allow: Set<Int> = []) async throws -> (Int, JSONValue) {
+    public func send(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, allow: Set<Int> = []) async throws -> (Int, JSONValue) {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         request.headers.add(name: "authorization", value: "Bearer \(self.token)")

@@ -103,7 +103,7 @@ struct DevCommand: AsyncParsableCommand {
         await children.stopAll()
         try? postgres.stop()
         try? await http.shutdown()
-        print("switchyard dev: stopped. Data kept in \(state.path); run again to resume.")
+        say("switchyard dev: stopped. Data kept in \(state.path); run again to resume.")
     }
 
     /// Waits for SIGINT or SIGTERM, reporting children that exit meanwhile (stopping the control
@@ -182,7 +182,7 @@ struct DevCommand: AsyncParsableCommand {
         state: URL, controlURL: String, nodeURLs: [String], demo: DevSeed.Demo,
         ports: (control: Int, nodes: [Int], mock: Int, postgres: Int)
     ) {
-        print(
+        say(
             """
 
             Switchyard dev cluster is up.
@@ -206,6 +206,11 @@ struct DevCommand: AsyncParsableCommand {
 
 final class SignalBox: Sendable {
     let value = Mutex<UnixSignal?>(nil)
+}
+
+/// Writes a line to standard output at once (`print` is block-buffered when stdout is a file or pipe).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
 enum MockHash {

@@ -109,7 +109,7 @@ struct AdminErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             guard request.uri.path.hasPrefix("/admin/") else { throw error }
             let code: String =
                 switch error.status {
-                case .notFound: "not_found"
+                case .notFound: "unknown_path"
                 case .methodNotAllowed: "method_not_allowed"
                 case .badRequest: "bad_request"
                 case .contentTooLarge: "body_too_large"

@@ -4,6 +4,7 @@ public import Hummingbird
 public import Logging
 public import NIOCore
 import NIOFoundationCompat
+import Synchronization
 import SwitchyardCore
 
 /// A provider simulator speaking OpenAI's chat-completions wire format, with token streaming,
@@ -64,8 +65,15 @@ public enum MockProvider {
         case .status400: return error(400, type: "invalid_request_error", code: "mock_bad_request", message: "mock: injected bad request")
         case .hang:
             // Never answer; give up when the caller goes away (or after two minutes).
+            let callerGone = CallerGone()
             let deadline = ContinuousClock.now + .seconds(120)
-            while context.channel.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            try await request.body.consumeWithInboundCloseHandler { _ in
+                while !callerGone.value.withLock({ $0 }), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            } onInboundClosed: {
+                callerGone.value.withLock { $0 = true }
+            }
             return error(504, type: "server_error", code: nil, message: "mock: hung request released")
         case .reset:
             try await context.channel.close()
@@ -127,7 +135,7 @@ public enum MockProvider {
     static func fullResponse(_ completion: MockCompletion, id: String, created: Int64, model: String) -> JSONValue {
         var message: [String: JSONValue] = ["role": "assistant", "refusal": nil]
         if let call = completion.toolCall {
-            message["content"] = nil
+            message["content"] = .null
             message["tool_calls"] = [
                 ["id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
             ]
@@ -153,7 +161,7 @@ public enum MockProvider {
                 "system_fingerprint": nil,
                 "choices": [["index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish.map(JSONValue.string) ?? .null]],
             ]
-            if includeUsage { object["usage"] = nil }
+            if includeUsage { object["usage"] = .null }
             return .object(object)
         }
         var chunks: [JSONValue] = []
@@ -199,6 +207,10 @@ public enum MockProvider {
             ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code.map(JSONValue.string) ?? .null]],
             status: .init(code: status))
     }
+}
+
+final class CallerGone: Sendable {
+    let value = Mutex(false)
 }
 
 /// A request context that keeps the connection's channel, so faults can drop it.

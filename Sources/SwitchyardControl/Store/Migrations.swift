@@ -67,7 +67,7 @@ public enum Migrations {
 
     /// Splits a migration into statements at top-level semicolons, skipping comments and
     /// respecting quoted strings, quoted identifiers and dollar-quoted bodies.
-    static func statements(_ sql: String) -> [String] {
+    public static func statements(_ sql: String) -> [String] {
         var statements: [String] = []
         var current = ""
         let characters = Array(sql)

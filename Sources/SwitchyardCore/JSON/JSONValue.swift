@@ -21,6 +21,11 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    public subscript(index: Int) -> JSONValue? {
+        guard case .array(let array) = self, array.indices.contains(index) else { return nil }
+        return array[index]
+    }
+
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil

@@ -1,0 +1,112 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import PostgresNIO
+import SwitchyardCLI
+import SwitchyardCore
+import SwitchyardTesting
+import Testing
+
+/// A control plane on its own database, a mock provider, and helpers to configure them.
+struct Fixture {
+    let http: HTTPClient
+    let secrets: TestSecrets
+    let database: PostgresClient.Configuration
+    let control: RunningServer
+    let mock: RunningServer
+    let admin: AdminClient
+
+    /// Runs `body` with a fresh fixture and stops everything afterwards.
+    static func with(tokenLatencyMs: Int = 0, _ body: (Fixture) async throws -> Void) async throws {
+        let http = makeTestHTTPClient()
+        let secrets = TestSecrets()
+        let database = try await TestPostgres.makeDatabase()
+        let control = try await TestServers.control(database: database, secrets: secrets)
+        let mock = try await TestServers.mockProvider(tokenLatencyMs: tokenLatencyMs)
+        let fixture = Fixture(
+            http: http, secrets: secrets, database: database, control: control, mock: mock,
+            admin: .test(http, control, secrets))
+        do {
+            try await body(fixture)
+        } catch {
+            await fixture.stop()
+            throw error
+        }
+        await fixture.stop()
+    }
+
+    func stop() async {
+        await self.control.stop()
+        await self.mock.stop()
+        try? await self.http.shutdown()
+    }
+
+    /// Models pointing at the mock provider (upstream names carry its fault directives), a
+    /// provider nobody listens on, tenant `acme` and a key. Returns the key's secret.
+    @discardableResult
+    func seed() async throws -> String {
+        try await self.admin.send(
+            .PUT, "/admin/v1/providers/mock",
+            ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1"), "api_key": "sk-upstream-secret"])
+        try await self.admin.send(
+            .PUT, "/admin/v1/providers/mock-b", ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1")])
+        try await self.admin.send(
+            .PUT, "/admin/v1/providers/dead", ["kind": "openai", "base_url": .string("http://127.0.0.1:\(try freePort())/v1")])
+        let models: [(String, String, String)] = [
+            ("good", "mock", "good-model"), ("good-b", "mock-b", "good-b-model"), ("fail500", "mock", "fault-500"),
+            ("fail429", "mock", "fault-429"), ("bad400", "mock", "fault-400"), ("hang", "mock", "fault-hang"),
+            ("cut", "mock", "fault-cut"), ("slow", "mock", "latency-150:slow"), ("reset", "mock", "fault-reset"),
+            ("refused", "dead", "anything"),
+        ]
+        for (name, provider, upstream) in models {
+            try await self.admin.send(
+                .PUT, "/admin/v1/models/\(name)",
+                [
+                    "provider": .string(provider), "upstream_model": .string(upstream), "input_price_per_mtok": 1,
+                    "output_price_per_mtok": 2,
+                ])
+        }
+        try await self.admin.send(.POST, "/admin/v1/tenants", ["name": "acme"])
+        let (_, key) = try await self.admin.send(.POST, "/admin/v1/tenants/acme/keys", ["name": "tests"])
+        return try #require(key["secret"]?.stringValue)
+    }
+
+    @discardableResult
+    func route(
+        _ alias: String, _ model: String, fallbacks: [String] = [], firstTokenMs: Int = 5_000, totalMs: Int = 20_000, tenant: String = "acme"
+    ) async throws -> JSONValue {
+        let (_, route) = try await self.admin.send(
+            .PUT, "/admin/v1/tenants/\(tenant)/routes/\(alias)",
+            [
+                "default": ["model": .string(model)], "fallbacks": .array(fallbacks.map { ["model": .string($0)] }),
+                "timeouts": ["first_token_ms": .int(Int64(firstTokenMs)), "total_ms": .int(Int64(totalMs))],
+            ])
+        return route
+    }
+
+    func configVersion() async throws -> Int {
+        let (_, body) = try await self.admin.send(.GET, "/admin/v1/config")
+        return Int(body["version"]?.intValue ?? -1)
+    }
+
+    func node(stateDirectory: String? = nil, limits: SnapshotLimits = .init(), controlURL: String? = nil) async throws -> RunningServer {
+        try await TestServers.node(
+            controlURL: controlURL ?? self.control.url, secrets: self.secrets, stateDirectory: stateDirectory, limits: limits)
+    }
+
+    /// Waits until `node` answers `alias` with 200 (the route reached it).
+    func waitForRoute(_ node: RunningServer, key: String, alias: String, timeout: Duration = .seconds(2)) async -> Bool {
+        await eventually(timeout: timeout) {
+            try await callNode(self.http, node.url, key: key, body: chatBody(model: alias)).status == 200
+        }
+    }
+}
+
+func temporaryDirectory() -> String {
+    let path = NSTemporaryDirectory() + "switchyard-test-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+

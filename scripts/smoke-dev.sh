@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end check of `switchyard dev` with the built binaries: it comes up and serves the demo
+# route; with the control-plane process stopped both nodes keep serving and stay ready; Ctrl-C
+# stops every process it started; a second run reuses the data (same demo key).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=.build/debug
+state=$(mktemp -d /tmp/switchyard-smoke-XXXXXX)
+chmod 755 "$state"   # as root, PostgreSQL runs as the postgres user and must reach its folder
+base=$((20000 + RANDOM % 20000))
+passed=0
+failed=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok   $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
+}
+
+start_dev() {
+  : > "$state/dev.out"
+  "$bin/switchyard" dev --state-dir "$state" --base-port "$base" --token-latency-ms 1 >> "$state/dev.out" 2>&1 &
+  dev_pid=$!
+  for _ in $(seq 1 240); do
+    grep -q "Switchyard dev cluster is up" "$state/dev.out" && return 0
+    kill -0 "$dev_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "switchyard dev did not come up:"; tail -n 50 "$state/dev.out"; for f in "$state"/logs/*.log; do echo "== $f"; tail -n 20 "$f"; done
+  return 1
+}
+
+chat() { # node URL -> prints HTTP status
+  curl -s -o "$state/last.json" -w '%{http_code}' -m 20 "$1/v1/chat/completions" \
+    -H "Authorization: Bearer $SWITCHYARD_DEMO_KEY" -H "Content-Type: application/json" \
+    -d "{\"model\":\"$SWITCHYARD_DEMO_MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"smoke test\"}]}"
+}
+
+stop_dev() {
+  kill -INT "$dev_pid" 2>/dev/null
+  for _ in $(seq 1 60); do kill -0 "$dev_pid" 2>/dev/null || break; sleep 0.5; done
+  ! kill -0 "$dev_pid" 2>/dev/null
+}
+
+no_leftovers() { ! pgrep -f -- "--port $base|--port $((base + 1))|--port $((base + 2))|--port $((base + 9))|-p $((base + 32))" >/dev/null; }
+
+if start_dev; then
+  check "dev.env written" test -s "$state/dev.env"
+  set -a; . "$state/dev.env"; set +a
+  node1=${SWITCHYARD_NODE_URLS%%,*}
+  node2=${SWITCHYARD_NODE_URLS##*,}
+  check "demo route answers on node 1" test "$(chat "$node1")" = 200
+  check "answer is the mock's reply" grep -q '"mock reply to: smoke test"' "$state/last.json"
+  check "demo route answers on node 2" test "$(chat "$node2")" = 200
+  first_key=$SWITCHYARD_DEMO_KEY
+
+  pkill -TERM -f -- "switchyard-control --port $base"
+  for _ in $(seq 1 40); do curl -s -m 1 "$SWITCHYARD_ADMIN_URL/healthz" >/dev/null || break; sleep 0.25; done
+  check "control plane is down" test "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "$SWITCHYARD_ADMIN_URL/healthz")" = 000
+  check "node 1 serves without the control plane" test "$(chat "$node1")" = 200
+  check "node 2 serves without the control plane" test "$(chat "$node2")" = 200
+  check "node 1 stays ready" test "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "$node1/readyz")" = 200
+
+  check "Ctrl-C stops switchyard dev" stop_dev
+  check "no process left behind" no_leftovers
+
+  if start_dev; then
+    set -a; . "$state/dev.env"; set +a
+    check "second run reuses the demo key" test "$SWITCHYARD_DEMO_KEY" = "$first_key"
+    check "second run serves the demo route" test "$(chat "$node1")" = 200
+    check "second run stops cleanly" stop_dev
+  else
+    failed=$((failed + 1))
+  fi
+else
+  failed=$((failed + 1))
+fi
+check "no process left behind at the end" no_leftovers
+echo "smoke: $passed passed, $failed failed"
+if [ "$failed" = 0 ]; then rm -rf "$state"; fi
+[ "$failed" = 0 ]
