@@ -6,19 +6,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${SWITCHYARD_PG_BIN:-}" ]; then
+# Debian packages the tests use: PostgreSQL's server binaries, curl and procps for the smoke test.
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "${SWITCHYARD_PG_BIN:-}" ] || missing+=(postgresql)
+command -v curl >/dev/null || missing+=(curl)
+command -v pgrep >/dev/null || missing+=(procps)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "==> installing PostgreSQL server binaries (Debian package postgresql)"
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+    echo "==> apt-get install ${missing[*]}"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
   else
-    echo "PostgreSQL server binaries missing: sudo apt-get install -y postgresql" >&2
+    echo "missing Debian packages: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
 fi
 
 if ! python3 -c "import openai" 2>/dev/null; then
-  echo "==> installing the openai Python SDK"
-  python3 -m pip install -q -r Tests/sdk/requirements.txt
+  echo "==> installing the openai Python SDK (Tests/sdk/requirements.txt)"
+  python3 -m pip install -q -r Tests/sdk/requirements.txt 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages -r Tests/sdk/requirements.txt
 fi
 export SWITCHYARD_REQUIRE_SDK=1
 

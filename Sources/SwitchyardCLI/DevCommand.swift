@@ -19,7 +19,8 @@ struct DevCommand: AsyncParsableCommand {
         discussion: """
             Ports: control plane = base, nodes = base+1 and base+2, mock provider = base+9, PostgreSQL = base+32. \
             Connection details are written to <state-dir>/dev.env. Ctrl-C stops everything; a second run reuses the data.
-            """)
+            """
+    )
 
     @Option(help: "Folder for the cluster's data, logs and secrets.") var stateDir = ".state/dev"
     @Option(help: "First port of the block the cluster uses.") var basePort = 7700
@@ -50,7 +51,8 @@ struct DevCommand: AsyncParsableCommand {
                 var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(1), read: .seconds(30)))
                 configuration.connectionPool.retryConnectionEstablishment = false
                 return configuration
-            }())
+            }()
+        )
         do {
             try await Self.createDatabase(postgres, logger: logger)
 
@@ -62,8 +64,11 @@ struct DevCommand: AsyncParsableCommand {
             environment["SWITCHYARD_MASTER_KEY"] = secrets.masterKey
             environment["SWITCHYARD_DATABASE_URL"] = postgres.url(database: "switchyard")
             try children.start(
-                "mock-provider", binDirectory + "/switchyard",
-                ["mock-provider", "--port", "\(ports.mock)", "--token-latency-ms", "\(self.tokenLatencyMs)"], environment: environment)
+                "mock-provider",
+                binDirectory + "/switchyard",
+                ["mock-provider", "--port", "\(ports.mock)", "--token-latency-ms", "\(self.tokenLatencyMs)"],
+                environment: environment
+            )
             try children.start("control", binDirectory + "/switchyard-control", ["--port", "\(ports.control)"], environment: environment)
             let controlURL = "http://127.0.0.1:\(ports.control)"
             guard await waitUntilHealthy(http, controlURL + "/readyz", timeout: .seconds(60)) else {
@@ -72,11 +77,14 @@ struct DevCommand: AsyncParsableCommand {
             for (index, port) in ports.nodes.enumerated() {
                 let name = "node-\(index + 1)"
                 try children.start(
-                    name, binDirectory + "/switchyard-node",
+                    name,
+                    binDirectory + "/switchyard-node",
                     [
                         "--port", "\(port)", "--control-url", controlURL, "--node-id", "dev-\(name)",
                         "--state-dir", state.appendingPathComponent(name).path, "--upstream-connect-timeout-ms", "1000",
-                    ], environment: environment)
+                    ],
+                    environment: environment
+                )
             }
 
             // 3. Demo config
@@ -179,7 +187,10 @@ struct DevCommand: AsyncParsableCommand {
     }
 
     static func printSummary(
-        state: URL, controlURL: String, nodeURLs: [String], demo: DevSeed.Demo,
+        state: URL,
+        controlURL: String,
+        nodeURLs: [String],
+        demo: DevSeed.Demo,
         ports: (control: Int, nodes: [Int], mock: Int, postgres: Int)
     ) {
         say(
@@ -200,7 +211,8 @@ struct DevCommand: AsyncParsableCommand {
                 -d '{"model":"\(demo.model)","messages":[{"role":"user","content":"hello"}]}'
 
             Connection details: source \(state.path)/dev.env   Stop: Ctrl-C
-            """)
+            """
+        )
     }
 }
 

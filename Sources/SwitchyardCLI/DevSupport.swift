@@ -18,7 +18,10 @@ struct DevSecrets {
             return DevSecrets(adminToken: admin, nodeToken: node, masterKey: key)
         }
         let secrets = DevSecrets(
-            adminToken: "sy-admin-" + randomToken(), nodeToken: "sy-node-" + randomToken(), masterKey: MasterKey.generateBase64())
+            adminToken: "sy-admin-" + randomToken(),
+            nodeToken: "sy-node-" + randomToken(),
+            masterKey: MasterKey.generateBase64()
+        )
         let text = """
             SWITCHYARD_ADMIN_TOKEN=\(secrets.adminToken)
             SWITCHYARD_NODE_TOKEN=\(secrets.nodeToken)
@@ -59,18 +62,24 @@ enum DevSeed {
     static func apply(_ admin: AdminClient, mockURL: String, state: URL) async throws -> Demo {
         try await admin.send(.PUT, "/admin/v1/providers/mock", ["kind": "openai_compatible", "base_url": .string(mockURL), "api_key": "mock-key"])
         try await admin.send(
-            .PUT, "/admin/v1/models/mock-small",
-            ["provider": "mock", "upstream_model": "mock-small", "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.6])
+            .PUT,
+            "/admin/v1/models/mock-small",
+            ["provider": "mock", "upstream_model": "mock-small", "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.6]
+        )
         try await admin.send(
-            .PUT, "/admin/v1/models/mock-large",
-            ["provider": "mock", "upstream_model": "mock-large", "input_price_per_mtok": 2.5, "output_price_per_mtok": 10])
+            .PUT,
+            "/admin/v1/models/mock-large",
+            ["provider": "mock", "upstream_model": "mock-large", "input_price_per_mtok": 2.5, "output_price_per_mtok": 10]
+        )
         try await admin.send(.POST, "/admin/v1/tenants", ["name": .string(tenant), "display_name": "Demo tenant"], allow: [409])
         try await admin.send(
-            .PUT, "/admin/v1/tenants/\(tenant)/routes/\(route)",
+            .PUT,
+            "/admin/v1/tenants/\(tenant)/routes/\(route)",
             [
                 "default": ["model": "mock-small"], "fallbacks": [["model": "mock-large"]],
                 "timeouts": ["first_token_ms": 10_000, "total_ms": 60_000], "comment": "seeded by switchyard dev",
-            ])
+            ]
+        )
         // Reuse the demo key from an earlier run while it is still active.
         let previous = readEnvFile(state.appendingPathComponent("dev.env"))["SWITCHYARD_DEMO_KEY"]
         if let previous, let prefix = APIKeyFormat.prefix(of: previous) {
@@ -110,7 +119,11 @@ struct ChildProcesses {
             throw ValidationErrorMessage("\(executable) not found; build all products first (swift build)")
         }
         let process = try Subprocess.spawn(
-            executable, arguments, environment: environment, outputPath: self.logs.appendingPathComponent("\(name).log").path)
+            executable,
+            arguments,
+            environment: environment,
+            outputPath: self.logs.appendingPathComponent("\(name).log").path
+        )
         self.logger.info("started \(name)", metadata: ["pid": "\(process.pid)"])
         self.running.append((name, process))
     }

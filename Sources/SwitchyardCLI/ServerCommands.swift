@@ -34,7 +34,8 @@ public struct ControlCommand: AsyncParsableCommand {
             Environment: SWITCHYARD_ADMIN_TOKEN (admin API bearer token), SWITCHYARD_NODE_TOKEN (nodes' bearer \
             token), SWITCHYARD_MASTER_KEY (base64 of 32 bytes, encrypts provider credentials), \
             SWITCHYARD_DATABASE_URL (unless --database-url is given).
-            """)
+            """
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 7700
@@ -52,10 +53,13 @@ public struct ControlCommand: AsyncParsableCommand {
             return
         }
         let configuration = ControlConfiguration(
-            host: self.host, port: self.port, postgres: postgres,
+            host: self.host,
+            port: self.port,
+            postgres: postgres,
             adminToken: try requiredEnvironment("SWITCHYARD_ADMIN_TOKEN", hint: "the bearer token admins use"),
             nodeToken: try requiredEnvironment("SWITCHYARD_NODE_TOKEN", hint: "the bearer token nodes use"),
-            masterKey: try MasterKey(base64: try requiredEnvironment("SWITCHYARD_MASTER_KEY", hint: "openssl rand -base64 32")))
+            masterKey: try MasterKey(base64: try requiredEnvironment("SWITCHYARD_MASTER_KEY", hint: "openssl rand -base64 32"))
+        )
         let app = buildControlApplication(configuration, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
@@ -66,7 +70,8 @@ public struct NodeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "switchyard-node",
         abstract: "Run a Switchyard data-plane node.",
-        discussion: "Environment: SWITCHYARD_NODE_TOKEN (must match the control plane's).")
+        discussion: "Environment: SWITCHYARD_NODE_TOKEN (must match the control plane's)."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 7701
@@ -85,12 +90,15 @@ public struct NodeCommand: AsyncParsableCommand {
         limits.maxRoutesPerTenant = self.maxRoutesPerTenant
         limits.maxSnapshotBytes = self.maxSnapshotBytes
         let configuration = NodeConfiguration(
-            host: self.host, port: self.port, controlURL: self.controlURL,
+            host: self.host,
+            port: self.port,
+            controlURL: self.controlURL,
             nodeToken: try requiredEnvironment("SWITCHYARD_NODE_TOKEN", hint: "must match the control plane's"),
             stateDirectory: self.stateDir,
             nodeID: self.nodeID ?? "\(ProcessInfo.processInfo.hostName):\(self.port)",
             limits: limits,
-            upstreamConnectTimeout: .milliseconds(self.upstreamConnectTimeoutMs))
+            upstreamConnectTimeout: .milliseconds(self.upstreamConnectTimeoutMs)
+        )
         let app = buildNodeApplication(configuration, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
@@ -100,7 +108,8 @@ public struct NodeCommand: AsyncParsableCommand {
 struct MockProviderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mock-provider",
-        abstract: "Run the mock LLM provider (OpenAI wire format, streaming, tool calls, injectable faults).")
+        abstract: "Run the mock LLM provider (OpenAI wire format, streaming, tool calls, injectable faults)."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 7709
@@ -109,7 +118,9 @@ struct MockProviderCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("switchyard-mock")
         let app = MockProvider.buildApplication(
-            .init(host: self.host, port: self.port, tokenLatencyMs: self.tokenLatencyMs), logger: logger)
+            .init(host: self.host, port: self.port, tokenLatencyMs: self.tokenLatencyMs),
+            logger: logger
+        )
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 }
@@ -119,7 +130,8 @@ public struct SwitchyardCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Switchyard, an LLM router that runs as a cluster.",
-        subcommands: [DevCommand.self, MockProviderCommand.self])
+        subcommands: [DevCommand.self, MockProviderCommand.self]
+    )
 
     public init() {}
 }

@@ -53,13 +53,24 @@ public func buildControlApplication(
     let store = ConfigStore(client: client, logger: logger)
     let compiler = SnapshotCompiler(masterKey: configuration.masterKey, sealer: CredentialSealer(nodeToken: configuration.nodeToken))
     let publisher = SnapshotPublisher(compiler: compiler, logger: logger) { try await store.readSnapshotSource() }
+    let schemaReady = SchemaGate()
     let watcher = ConfigVersionWatcher(
-        store: store, publisher: publisher, pollInterval: configuration.versionPollInterval, logger: logger)
+        store: store,
+        publisher: publisher,
+        pollInterval: configuration.versionPollInterval,
+        schemaReady: schemaReady,
+        logger: logger
+    )
     let registry = PrometheusCollectorRegistry()
     let versionGauge = registry.makeGauge(
         descriptor: MetricNameDescriptor(
-            namespace: "switchyard", subsystem: "control", metricName: "config_version", unitName: nil,
-            helpText: "Newest config version this replica knows"))
+            namespace: "switchyard",
+            subsystem: "control",
+            metricName: "config",
+            unitName: "version",
+            helpText: "Newest config version this replica knows"
+        )
+    )
 
     let router = Router()
     router.add(middleware: AdminErrorMiddleware())
@@ -78,7 +89,10 @@ public func buildControlApplication(
         buffer.reserveCapacity(1024)
         registry.emit(into: &buffer)
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+        )
     }
     AdminAPI(store: store, masterKey: configuration.masterKey, adminToken: configuration.adminToken).register(on: router)
     NodeAPI(store: store, publisher: publisher, nodeToken: configuration.nodeToken, maxWait: configuration.maxLongPoll, logger: logger)
@@ -93,6 +107,7 @@ public func buildControlApplication(
     )
     app.beforeServerStarts {
         try await Migrations.apply(client: client, logger: logger)
+        await schemaReady.open()
     }
     return app
 }
@@ -120,10 +135,18 @@ struct AdminErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
-            if error is PSQLError || error is PostgresTransactionError {
+            if Self.isDatabaseError(error) {
                 throw AdminError(.serviceUnavailable, code: "unavailable", message: "The config database is unavailable; nothing was changed.")
             }
             throw AdminError(.internalServerError, code: "internal", message: "Internal error; see the control-plane log.")
         }
+    }
+
+    /// Errors from the database or its connection pool (whatever their type) mean "try later".
+    static func isDatabaseError(_ error: any Error) -> Bool {
+        if error is PSQLError || error is PostgresTransactionError { return true }
+        let type = String(reflecting: Swift.type(of: error))
+        return type.contains("PostgresNIO") || type.contains("ConnectionPool") || type.contains("NIOConnectionError")
+            || type.contains("NIOCore.IOError") || type.contains("ChannelError")
     }
 }

@@ -13,8 +13,13 @@ public enum PostgresURL {
         else { throw Invalid() }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: user, password: components.password,
-            database: database.isEmpty ? nil : database, tls: .disable)
+            host: host,
+            port: components.port ?? 5432,
+            username: user,
+            password: components.password,
+            database: database.isEmpty ? nil : database,
+            tls: .disable
+        )
         configuration.options.maximumConnections = maximumConnections
         return configuration
     }

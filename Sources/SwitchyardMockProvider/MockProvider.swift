@@ -4,8 +4,8 @@ public import Hummingbird
 public import Logging
 public import NIOCore
 import NIOFoundationCompat
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// A provider simulator speaking OpenAI's chat-completions wire format, with token streaming,
 /// tool calls, per-token latency and injectable faults. Used by `switchyard dev`, tests and
@@ -53,8 +53,11 @@ public enum MockProvider {
             return error(400, type: "invalid_request_error", code: "invalid_json", message: "mock: body must be a JSON object with a model")
         }
         let behaviour = MockBehaviour(
-            model: model, faultHeader: request.headers[HTTPField.Name("x-mock-fault")!],
-            latencyHeader: request.headers[HTTPField.Name("x-mock-token-latency-ms")!], defaultLatencyMs: defaultLatencyMs)
+            model: model,
+            faultHeader: request.headers[HTTPField.Name("x-mock-fault")!],
+            latencyHeader: request.headers[HTTPField.Name("x-mock-token-latency-ms")!],
+            defaultLatencyMs: defaultLatencyMs
+        )
         let stream = body["stream"]?.boolValue ?? false
         switch behaviour.fault {
         case .status500: return error(500, type: "server_error", code: nil, message: "mock: injected internal error")
@@ -96,7 +99,8 @@ public enum MockProvider {
             let tokenCount = completion.tokens.count
             let channel = context.channel
             return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: ResponseBody { writer in
                     for (index, chunk) in chunks.enumerated() {
                         if cut, index == 2 {
@@ -108,7 +112,8 @@ public enum MockProvider {
                     }
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                     try await writer.finish(nil)
-                })
+                }
+            )
         }
         if latency > .zero { try await Task.sleep(for: latency * completion.tokens.count) }
         let text = encode(fullResponse(completion, id: id, created: created, model: model))
@@ -116,11 +121,13 @@ public enum MockProvider {
             let channel = context.channel
             let half = String(text.prefix(text.count / 2))
             return Response(
-                status: .ok, headers: [.contentType: "application/json", .contentLength: String(text.utf8.count)],
+                status: .ok,
+                headers: [.contentType: "application/json", .contentLength: String(text.utf8.count)],
                 body: ResponseBody { writer in
                     try await writer.write(ByteBuffer(string: half))
                     try await channel.close()
-                })
+                }
+            )
         }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
@@ -173,7 +180,10 @@ public enum MockProvider {
                         "tool_calls": [
                             ["index": 0, "id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": ""]]
                         ],
-                    ], finish: nil))
+                    ],
+                    finish: nil
+                )
+            )
             for piece in completion.tokens {
                 chunks.append(chunk(["tool_calls": [["index": 0, "function": ["arguments": .string(piece)]]]], finish: nil))
             }
@@ -205,7 +215,8 @@ public enum MockProvider {
     static func error(_ status: Int, type: String, code: String?, message: String) -> Response {
         json(
             ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code.map(JSONValue.string) ?? .null]],
-            status: .init(code: status))
+            status: .init(code: status)
+        )
     }
 }
 

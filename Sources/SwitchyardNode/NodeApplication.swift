@@ -37,17 +37,31 @@ public func buildNodeApplication(
     }
 
     let upstreamClient = UpstreamHTTPClient.make(
-        .init(connectTimeout: .nanoseconds(Int64(configuration.upstreamConnectTimeout.milliseconds) * 1_000_000)))
+        .init(connectTimeout: .nanoseconds(Int64(configuration.upstreamConnectTimeout.milliseconds) * 1_000_000))
+    )
     var controlClientConfiguration = HTTPClient.Configuration(
-        redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(60)))
+        redirectConfiguration: .disallow,
+        timeout: .init(connect: .seconds(2), read: .seconds(60))
+    )
     controlClientConfiguration.connectionPool.retryConnectionEstablishment = false
     let controlClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: controlClientConfiguration)
     let syncer = SnapshotSyncer(
-        configuration: configuration, state: state, loader: loader, disk: disk, client: controlClient,
-        bootID: DecisionHeaders.makeTraceID(), metrics: metrics, logger: logger)
+        configuration: configuration,
+        state: state,
+        loader: loader,
+        disk: disk,
+        client: controlClient,
+        bootID: DecisionHeaders.makeTraceID(),
+        metrics: metrics,
+        logger: logger
+    )
     let proxy = ChatProxy(
-        state: state, adapter: ChatCompletionsAdapter(client: upstreamClient), metrics: metrics,
-        maxRequestBodyBytes: configuration.maxRequestBodyBytes, maxResponseBodyBytes: configuration.maxResponseBodyBytes)
+        state: state,
+        adapter: ChatCompletionsAdapter(client: upstreamClient),
+        metrics: metrics,
+        maxRequestBodyBytes: configuration.maxRequestBodyBytes,
+        maxResponseBodyBytes: configuration.maxResponseBodyBytes
+    )
 
     let router = Router()
     router.add(middleware: OpenAIErrorMiddleware())
@@ -60,8 +74,10 @@ public func buildNodeApplication(
     }
     router.get("metrics") { _, _ -> Response in
         Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit())))
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit()))
+        )
     }
     router.post("v1/chat/completions") { request, context in await proxy.handle(request, context: context) }
     router.get("v1/models") { request, _ -> Response in ModelsEndpoint.list(request, state: state) }
@@ -118,10 +134,13 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             let type = error.status.code >= 500 ? "server_error" : "invalid_request_error"
             let apiError = APIError(
-                status: error.status.code, type: type, code: error.status == .notFound ? "unknown_url" : nil,
+                status: error.status.code,
+                type: type,
+                code: error.status == .notFound ? "unknown_url" : nil,
                 message: error.status == .notFound
                     ? "Unknown request URL: \(request.method.rawValue) \(request.uri.path)."
-                    : (error.body ?? error.status.reasonPhrase))
+                    : (error.body ?? error.status.reasonPhrase)
+            )
             return ChatProxy.errorResponse(apiError, decision: DecisionHeaders(traceID: DecisionHeaders.makeTraceID()))
         }
     }

@@ -16,10 +16,16 @@ public struct NodeMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = .init()) {
         self.registry = registry
         self.configVersion = registry.makeGauge(
-            descriptor: .init(namespace: "switchyard", metricName: "config", unitName: "version", helpText: "Config version being served"))
+            descriptor: .init(namespace: "switchyard", metricName: "config", unitName: "version", helpText: "Config version being served")
+        )
         self.snapshotRejections = registry.makeCounter(
             descriptor: .init(
-                namespace: "switchyard", metricName: "snapshot_rejections", unitName: "total", helpText: "Snapshots rejected (NACK)"))
+                namespace: "switchyard",
+                metricName: "snapshot_rejections",
+                unitName: "total",
+                helpText: "Snapshots rejected (NACK)"
+            )
+        )
     }
 
     func request(route: String, status: Int, duration: Duration) {
@@ -29,9 +35,13 @@ public struct NodeMetrics: Sendable {
         ).increment()
         self.registry.makeDurationHistogram(
             descriptor: .init(
-                namespace: "switchyard", metricName: "request_duration", unitName: "seconds",
-                helpText: "Time to the response head (streams: to the first token)"),
-            labels: [("route", route)], buckets: Self.durationBuckets
+                namespace: "switchyard",
+                metricName: "request_duration",
+                unitName: "seconds",
+                helpText: "Time to the response head (streams: to the first token)"
+            ),
+            labels: [("route", route)],
+            buckets: Self.durationBuckets
         ).record(duration)
     }
 
@@ -43,7 +53,12 @@ public struct NodeMetrics: Sendable {
     }
 
     func tokens(route: String, model: String, usage: Usage) {
-        let descriptor = MetricNameDescriptor(namespace: "switchyard", metricName: "tokens", unitName: "total", helpText: "Tokens reported by upstreams")
+        let descriptor = MetricNameDescriptor(
+            namespace: "switchyard",
+            metricName: "tokens",
+            unitName: "total",
+            helpText: "Tokens reported by upstreams"
+        )
         self.registry.makeCounter(descriptor: descriptor, labels: [("route", route), ("model", model), ("kind", "prompt")])
             .increment(by: Int64(usage.promptTokens))
         self.registry.makeCounter(descriptor: descriptor, labels: [("route", route), ("model", model), ("kind", "completion")])

@@ -15,7 +15,12 @@ public struct DataPlaneResponse: Sendable {
 
 /// Sends a chat completion (or any request) to a node.
 public func callNode(
-    _ client: HTTPClient, _ url: String, key: String?, body: String, method: HTTPMethod = .POST, path: String = "/v1/chat/completions"
+    _ client: HTTPClient,
+    _ url: String,
+    key: String?,
+    body: String,
+    method: HTTPMethod = .POST,
+    path: String = "/v1/chat/completions"
 ) async throws -> DataPlaneResponse {
     var request = HTTPClientRequest(url: url + path)
     request.method = method

@@ -1,16 +1,16 @@
 public import AsyncHTTPClient
 public import Foundation
 public import Hummingbird
-public import Logging
+import Logging
 public import NIOCore
 import NIOPosix
 public import PostgresNIO
 import ServiceLifecycle
 public import SwitchyardCLI
-public import SwitchyardControl
+import SwitchyardControl
 public import SwitchyardCore
 import SwitchyardMockProvider
-public import SwitchyardNode
+import SwitchyardNode
 
 /// A server running in this process on a real loopback socket, stopped by graceful shutdown.
 public final class RunningServer: Sendable {
@@ -61,23 +61,43 @@ public struct TestSecrets: Sendable {
 
 public enum TestServers {
     public static func control(
-        database: PostgresClient.Configuration, secrets: TestSecrets, versionPollInterval: Duration = .seconds(60)
+        database: PostgresClient.Configuration,
+        secrets: TestSecrets,
+        versionPollInterval: Duration = .seconds(60)
     ) async throws -> RunningServer {
         let configuration = ControlConfiguration(
-            host: "127.0.0.1", port: 0, postgres: database, adminToken: secrets.adminToken, nodeToken: secrets.nodeToken,
-            masterKey: try MasterKey(base64: secrets.masterKey), versionPollInterval: versionPollInterval)
+            host: "127.0.0.1",
+            port: 0,
+            postgres: database,
+            adminToken: secrets.adminToken,
+            nodeToken: secrets.nodeToken,
+            masterKey: try MasterKey(base64: secrets.masterKey),
+            versionPollInterval: versionPollInterval
+        )
         return try await RunningServer.start { onRunning in
             buildControlApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)
         }
     }
 
     public static func node(
-        controlURL: String, secrets: TestSecrets, stateDirectory: String? = nil, nodeID: String = "test-node-" + UUID().uuidString.prefix(6),
-        limits: SnapshotLimits = .init(), longPollWait: Duration = .seconds(30)
+        controlURL: String,
+        secrets: TestSecrets,
+        stateDirectory: String? = nil,
+        nodeID: String = "test-node-" + UUID().uuidString.prefix(6),
+        limits: SnapshotLimits = .init(),
+        longPollWait: Duration = .seconds(30)
     ) async throws -> RunningServer {
         let configuration = NodeConfiguration(
-            host: "127.0.0.1", port: 0, controlURL: controlURL, nodeToken: secrets.nodeToken, stateDirectory: stateDirectory,
-            nodeID: nodeID, limits: limits, longPollWait: longPollWait, upstreamConnectTimeout: .milliseconds(500))
+            host: "127.0.0.1",
+            port: 0,
+            controlURL: controlURL,
+            nodeToken: secrets.nodeToken,
+            stateDirectory: stateDirectory,
+            nodeID: nodeID,
+            limits: limits,
+            longPollWait: longPollWait,
+            upstreamConnectTimeout: .milliseconds(500)
+        )
         return try await RunningServer.start { onRunning in
             buildNodeApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)
         }
@@ -86,7 +106,10 @@ public enum TestServers {
     public static func mockProvider(tokenLatencyMs: Int = 0) async throws -> RunningServer {
         try await RunningServer.start { onRunning in
             MockProvider.buildApplication(
-                .init(host: "127.0.0.1", port: 0, tokenLatencyMs: tokenLatencyMs), logger: TestPostgres.logger, onServerRunning: onRunning)
+                .init(host: "127.0.0.1", port: 0, tokenLatencyMs: tokenLatencyMs),
+                logger: TestPostgres.logger,
+                onServerRunning: onRunning
+            )
         }
     }
 }

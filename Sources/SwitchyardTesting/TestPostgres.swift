@@ -37,7 +37,13 @@ public enum TestPostgres {
 
     static func configuration(_ server: Server, database: String) -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(
-            host: server.host, port: server.port, username: server.user, password: server.password, database: database, tls: .disable)
+            host: server.host,
+            port: server.port,
+            username: server.user,
+            password: server.password,
+            database: database,
+            tls: .disable
+        )
         configuration.options.maximumConnections = 8
         return configuration
     }
@@ -56,8 +62,11 @@ public enum TestPostgres {
         let server: Server
         if let port = environment["POSTGRES_PORT"].flatMap(Int.init) {
             server = Server(
-                host: environment["POSTGRES_HOST"] ?? "127.0.0.1", port: port, user: environment["POSTGRES_USER"] ?? "postgres",
-                password: environment["POSTGRES_PASSWORD"])
+                host: environment["POSTGRES_HOST"] ?? "127.0.0.1",
+                port: port,
+                user: environment["POSTGRES_USER"] ?? "postgres",
+                password: environment["POSTGRES_PASSWORD"]
+            )
         } else {
             let binaries = try LocalPostgres.ensureBinaries(logger: logger)
             let directory = "/tmp/switchyard-test-pg-\(getpid())"

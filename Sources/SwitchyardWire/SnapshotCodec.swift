@@ -1,17 +1,18 @@
 public import Foundation
-public import SwitchyardCore
 import SwiftProtobuf
+public import SwitchyardCore
 
 /// Converts between the Core config model and the protobuf shards of a snapshot.
 /// Hashing and credential sealing live with the callers (they need swift-crypto); this file only
 /// shapes bytes, deterministically, so equal config gives equal shard hashes.
 public enum SnapshotCodec {
     /// Serializes the shared shard (providers and models). `seal` turns a provider's plaintext
-    /// API key into the bytes the node can unseal.
+    /// API key into the bytes the node can unseal; it must be deterministic so that equal config
+    /// gives equal bytes on every replica.
     public static func encodeShared(
         providers: [ProviderConfig],
         models: [ModelConfig],
-        seal: (String) throws -> Data
+        seal: (_ secret: String, _ provider: String) throws -> Data
     ) throws -> Data {
         var shard = Switchyard_V1_SharedShard()
         shard.providers = try providers.sorted { $0.name < $1.name }.map { provider in
@@ -19,7 +20,7 @@ public enum SnapshotCodec {
             message.name = provider.name
             message.kind = provider.kind.rawValue
             message.baseURL = provider.baseURL
-            if let key = provider.apiKey, !key.isEmpty { message.sealedApiKey = try seal(key) }
+            if let key = provider.apiKey, !key.isEmpty { message.sealedApiKey = try seal(key, provider.name) }
             return message
         }
         shard.models = models.sorted { $0.name < $1.name }.map { model in
@@ -65,7 +66,7 @@ public enum SnapshotCodec {
     public static func decode(
         manifest: Switchyard_V1_SnapshotManifest,
         blobs: [String: Data],
-        unseal: (Data) throws -> String
+        unseal: (_ sealed: Data, _ provider: String) throws -> String
     ) throws(SnapshotValidationError) -> ConfigSnapshot {
         func blob(_ ref: Switchyard_V1_ShardRef) throws(SnapshotValidationError) -> Data {
             guard let data = blobs[ref.sha256] else { throw .init("shard \(ref.sha256) is missing") }
@@ -87,7 +88,7 @@ public enum SnapshotCodec {
             var apiKey: String?
             if !message.sealedApiKey.isEmpty {
                 do {
-                    apiKey = try unseal(message.sealedApiKey)
+                    apiKey = try unseal(message.sealedApiKey, message.name)
                 } catch {
                     throw .init("provider '\(message.name)' credentials cannot be unsealed with this node's token")
                 }
@@ -96,8 +97,12 @@ public enum SnapshotCodec {
         }
         let models = shared.models.map {
             ModelConfig(
-                name: $0.name, provider: $0.provider, upstreamModel: $0.upstreamModel,
-                inputPricePerMTok: $0.inputPricePerMtok, outputPricePerMTok: $0.outputPricePerMtok)
+                name: $0.name,
+                provider: $0.provider,
+                upstreamModel: $0.upstreamModel,
+                inputPricePerMTok: $0.inputPricePerMtok,
+                outputPricePerMTok: $0.outputPricePerMtok
+            )
         }
         var tenants: [TenantConfig] = []
         tenants.reserveCapacity(manifest.tenants.count)
@@ -114,19 +119,20 @@ public enum SnapshotCodec {
             tenants.append(
                 TenantConfig(
                     name: shard.name,
-                    version: Int(ref.version),
+                    version: Int(clamping: ref.version),
                     keys: shard.keys.map { APIKeyConfig(id: $0.id, name: $0.name, prefix: $0.prefix, sha256: $0.sha256) },
                     routes: shard.routes.map { route in
                         RouteConfig(
                             alias: route.alias,
-                            revision: Int(route.revision),
+                            revision: Int(clamping: route.revision),
                             defaultTarget: Target(model: route.defaultTarget.model),
                             fallbacks: route.fallbacks.map { Target(model: $0.model) },
                             timeouts: Timeouts(firstTokenMs: Int(route.timeouts.firstTokenMs), totalMs: Int(route.timeouts.totalMs))
                         )
                     }
-                ))
+                )
+            )
         }
-        return ConfigSnapshot(version: Int(manifest.version), providers: providers, models: models, tenants: tenants)
+        return ConfigSnapshot(version: Int(clamping: manifest.version), providers: providers, models: models, tenants: tenants)
     }
 }

@@ -13,7 +13,13 @@ import Testing
 /// The admin REST API against a real Postgres.
 struct AdminAPITests {
     /// Sends raw text, for malformed bodies and bad tokens.
-    func raw(_ fixture: Fixture, _ method: HTTPMethod, _ path: String, body: String? = nil, token: String?) async throws -> (Int, JSONValue, HTTPHeaders) {
+    func raw(
+        _ fixture: Fixture,
+        _ method: HTTPMethod,
+        _ path: String,
+        body: String? = nil,
+        token: String?
+    ) async throws -> (Int, JSONValue, HTTPHeaders) {
         var request = HTTPClientRequest(url: fixture.control.url + path)
         request.method = method
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
@@ -47,13 +53,33 @@ struct AdminAPITests {
                 (.POST, "/admin/v1/tenants", #"{"name":"ok","colour":"blue"}"#, 422, "invalid_field", "colour"),
                 (.POST, "/admin/v1/providers", #"{"name":"p","kind":"azure","base_url":"https://x"}"#, 422, "invalid_field", "kind"),
                 (.POST, "/admin/v1/providers", #"{"name":"p","kind":"openai","base_url":"ftp://x"}"#, 422, "invalid_field", "base_url"),
-                (.POST, "/admin/v1/models", #"{"name":"m","provider":"mock","upstream_model":"u","input_price_per_mtok":-1,"output_price_per_mtok":1}"#, 422, "invalid_field", "input_price_per_mtok"),
-                (.POST, "/admin/v1/models", #"{"name":"m","provider":"ghost","upstream_model":"u","input_price_per_mtok":1,"output_price_per_mtok":1}"#, 422, "invalid_field", "provider"),
+                (
+                    .POST, "/admin/v1/models",
+                    #"{"name":"m","provider":"mock","upstream_model":"u","input_price_per_mtok":-1,"output_price_per_mtok":1}"#, 422, "invalid_field",
+                    "input_price_per_mtok"
+                ),
+                (
+                    .POST, "/admin/v1/models",
+                    #"{"name":"m","provider":"ghost","upstream_model":"u","input_price_per_mtok":1,"output_price_per_mtok":1}"#, 422, "invalid_field",
+                    "provider"
+                ),
                 (.POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r"}"#, 422, "invalid_field", "default"),
-                (.POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"fallbacks":[{"model":"good"},{"modle":"x"}]}"#, 422, "invalid_field", "fallbacks[1].modle"),
-                (.POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"fallbacks":[{"model":"ghost"}]}"#, 422, "invalid_field", "fallbacks[0].model"),
-                (.POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"timeouts":{"total_ms":0}}"#, 422, "invalid_field", "timeouts.total_ms"),
-                (.POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"timeouts":{"total_ms":"fast"}}"#, 422, "invalid_field", "timeouts.total_ms"),
+                (
+                    .POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"fallbacks":[{"model":"good"},{"modle":"x"}]}"#,
+                    422, "invalid_field", "fallbacks[1].modle"
+                ),
+                (
+                    .POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"fallbacks":[{"model":"ghost"}]}"#, 422,
+                    "invalid_field", "fallbacks[0].model"
+                ),
+                (
+                    .POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"timeouts":{"total_ms":0}}"#, 422,
+                    "invalid_field", "timeouts.total_ms"
+                ),
+                (
+                    .POST, "/admin/v1/tenants/acme/routes", #"{"alias":"r","default":{"model":"good"},"timeouts":{"total_ms":"fast"}}"#, 422,
+                    "invalid_field", "timeouts.total_ms"
+                ),
                 (.PUT, "/admin/v1/tenants/acme/routes/r", #"{"alias":"other","default":{"model":"good"}}"#, 422, "invalid_field", "alias"),
                 (.POST, "/admin/v1/tenants/ghost/routes", #"{"alias":"r","default":{"model":"good"}}"#, 404, "not_found", nil),
                 (.POST, "/admin/v1/tenants", #"{"name":"acme"}"#, 409, "conflict", nil),

@@ -26,8 +26,13 @@ struct Fixture {
         let control = try await TestServers.control(database: database, secrets: secrets)
         let mock = try await TestServers.mockProvider(tokenLatencyMs: tokenLatencyMs)
         let fixture = Fixture(
-            http: http, secrets: secrets, database: database, control: control, mock: mock,
-            admin: .test(http, control, secrets))
+            http: http,
+            secrets: secrets,
+            database: database,
+            control: control,
+            mock: mock,
+            admin: .test(http, control, secrets)
+        )
         do {
             try await body(fixture)
         } catch {
@@ -48,12 +53,20 @@ struct Fixture {
     @discardableResult
     func seed() async throws -> String {
         try await self.admin.send(
-            .PUT, "/admin/v1/providers/mock",
-            ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1"), "api_key": "sk-upstream-secret"])
+            .PUT,
+            "/admin/v1/providers/mock",
+            ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1"), "api_key": "sk-upstream-secret"]
+        )
         try await self.admin.send(
-            .PUT, "/admin/v1/providers/mock-b", ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1")])
+            .PUT,
+            "/admin/v1/providers/mock-b",
+            ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1")]
+        )
         try await self.admin.send(
-            .PUT, "/admin/v1/providers/dead", ["kind": "openai", "base_url": .string("http://127.0.0.1:\(try freePort())/v1")])
+            .PUT,
+            "/admin/v1/providers/dead",
+            ["kind": "openai", "base_url": .string("http://127.0.0.1:\(try freePort())/v1")]
+        )
         let models: [(String, String, String)] = [
             ("good", "mock", "good-model"), ("good-b", "mock-b", "good-b-model"), ("fail500", "mock", "fault-500"),
             ("fail429", "mock", "fault-429"), ("bad400", "mock", "fault-400"), ("hang", "mock", "fault-hang"),
@@ -62,11 +75,13 @@ struct Fixture {
         ]
         for (name, provider, upstream) in models {
             try await self.admin.send(
-                .PUT, "/admin/v1/models/\(name)",
+                .PUT,
+                "/admin/v1/models/\(name)",
                 [
                     "provider": .string(provider), "upstream_model": .string(upstream), "input_price_per_mtok": 1,
                     "output_price_per_mtok": 2,
-                ])
+                ]
+            )
         }
         try await self.admin.send(.POST, "/admin/v1/tenants", ["name": "acme"])
         let (_, key) = try await self.admin.send(.POST, "/admin/v1/tenants/acme/keys", ["name": "tests"])
@@ -75,14 +90,21 @@ struct Fixture {
 
     @discardableResult
     func route(
-        _ alias: String, _ model: String, fallbacks: [String] = [], firstTokenMs: Int = 5_000, totalMs: Int = 20_000, tenant: String = "acme"
+        _ alias: String,
+        _ model: String,
+        fallbacks: [String] = [],
+        firstTokenMs: Int = 5_000,
+        totalMs: Int = 20_000,
+        tenant: String = "acme"
     ) async throws -> JSONValue {
         let (_, route) = try await self.admin.send(
-            .PUT, "/admin/v1/tenants/\(tenant)/routes/\(alias)",
+            .PUT,
+            "/admin/v1/tenants/\(tenant)/routes/\(alias)",
             [
                 "default": ["model": .string(model)], "fallbacks": .array(fallbacks.map { ["model": .string($0)] }),
                 "timeouts": ["first_token_ms": .int(Int64(firstTokenMs)), "total_ms": .int(Int64(totalMs))],
-            ])
+            ]
+        )
         return route
     }
 
@@ -93,7 +115,11 @@ struct Fixture {
 
     func node(stateDirectory: String? = nil, limits: SnapshotLimits = .init(), controlURL: String? = nil) async throws -> RunningServer {
         try await TestServers.node(
-            controlURL: controlURL ?? self.control.url, secrets: self.secrets, stateDirectory: stateDirectory, limits: limits)
+            controlURL: controlURL ?? self.control.url,
+            secrets: self.secrets,
+            stateDirectory: stateDirectory,
+            limits: limits
+        )
     }
 
     /// Waits until `node` answers `alias` with 200 (the route reached it).
@@ -109,4 +135,3 @@ func temporaryDirectory() -> String {
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
-

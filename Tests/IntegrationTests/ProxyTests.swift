@@ -25,6 +25,12 @@ import Testing
             #expect(response.headers["x-switchyard-provider"] == "mock")
             #expect(response.headers["x-switchyard-attempts"] == "1")
             #expect(response.headers["x-switchyard-trace-id"]?.count == 32)
+
+            let metrics = try await callNode(fixture.http, node.url, key: nil, body: "", method: .GET, path: "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains(#"switchyard_requests_total{route="acme/chat",status="200"}"#))
+            #expect(metrics.body.contains(#"switchyard_upstream_attempts_total{provider="mock",model="good",outcome="ok"}"#))
+            #expect(metrics.body.contains(#"switchyard_tokens_total{route="acme/chat",model="good",kind="completion"}"#))
             await node.stop()
         }
     }
@@ -162,8 +168,11 @@ import Testing
             let node = try await fixture.node()
             #expect(await fixture.waitForRoute(node, key: key, alias: "chat"))
             let response = try await callNode(
-                fixture.http, node.url, key: key,
-                body: chatBody(model: "chat", message: "a b", stream: true, extra: #","stream_options":{"include_usage":true}"#))
+                fixture.http,
+                node.url,
+                key: key,
+                body: chatBody(model: "chat", message: "a b", stream: true, extra: #","stream_options":{"include_usage":true}"#)
+            )
             #expect(response.status == 200)
             let events = response.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
             #expect(events.last == "data: [DONE]")
@@ -180,7 +189,9 @@ import Testing
             let key = try await fixture.seed()
             try await fixture.route("cut", "cut", fallbacks: ["good-b"])
             let node = try await fixture.node()
-            #expect(await eventually { try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "cut", stream: true)).status == 200 })
+            #expect(
+                await eventually { try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "cut", stream: true)).status == 200 }
+            )
             let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "cut", message: "x y z", stream: true))
             #expect(response.status == 200)
             #expect(response.headers["x-switchyard-attempts"] == "1")

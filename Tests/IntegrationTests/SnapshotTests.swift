@@ -29,10 +29,12 @@ import Testing
             #expect(revision == "2")
             // The node reports what it applied.
             let version = try await fixture.configVersion()
-            #expect(await eventually {
-                let (_, nodes) = try await fixture.admin.send(.GET, "/admin/v1/nodes")
-                return nodes["data"]?[0]?["applied_version"]?.intValue == Int64(version) && nodes["data"]?[0]?["status"] == "ack"
-            })
+            #expect(
+                await eventually {
+                    let (_, nodes) = try await fixture.admin.send(.GET, "/admin/v1/nodes")
+                    return nodes["data"]?[0]?["applied_version"]?.intValue == Int64(version) && nodes["data"]?[0]?["status"] == "ack"
+                }
+            )
             await node.stop()
         }
     }
@@ -46,9 +48,11 @@ import Testing
             let (_, keys) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/keys")
             let id = try #require(keys["data"]?[0]?["id"]?.stringValue)
             try await fixture.admin.send(.DELETE, "/admin/v1/tenants/acme/keys/\(id)")
-            #expect(await eventually {
-                try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).status == 401
-            })
+            #expect(
+                await eventually {
+                    try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).status == 401
+                }
+            )
             await node.stop()
         }
     }
@@ -101,10 +105,12 @@ import Testing
             #expect(await fixture.waitForRoute(node, key: key, alias: "first", timeout: .seconds(5)))
             try await fixture.route("second", "good")
             let rejectedVersion = try await fixture.configVersion()
-            #expect(await eventually(timeout: .seconds(3)) {
-                let (_, nodes) = try await fixture.admin.send(.GET, "/admin/v1/nodes")
-                return nodes["data"]?[0]?["status"] == "nack"
-            })
+            #expect(
+                await eventually(timeout: .seconds(3)) {
+                    let (_, nodes) = try await fixture.admin.send(.GET, "/admin/v1/nodes")
+                    return nodes["data"]?[0]?["status"] == "nack"
+                }
+            )
             let (_, nodes) = try await fixture.admin.send(.GET, "/admin/v1/nodes")
             let nodeEntry = nodes["data"]?[0]
             #expect(nodeEntry?["rejected_version"]?.intValue == Int64(rejectedVersion))
@@ -135,19 +141,40 @@ import Testing
             // Written through replica 1; node B long-polls replica 2.
             try await fixture.route("chat", "good-b")
             for node in [nodeA, nodeB] {
-                #expect(await eventually(timeout: .seconds(2)) {
-                    try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).headers["x-switchyard-model"] == "good-b"
-                })
+                #expect(
+                    await eventually(timeout: .seconds(2)) {
+                        try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).headers["x-switchyard-model"] == "good-b"
+                    }
+                )
             }
             // And the other way round.
             let replicaAdmin = AdminClient(client: fixture.http, baseURL: replica.url, token: fixture.secrets.adminToken)
             try await replicaAdmin.send(
-                .PUT, "/admin/v1/tenants/acme/routes/chat", ["default": ["model": "good"], "comment": "via replica 2"])
+                .PUT,
+                "/admin/v1/tenants/acme/routes/chat",
+                ["default": ["model": "good"], "comment": "via replica 2"]
+            )
             for node in [nodeA, nodeB] {
-                #expect(await eventually(timeout: .seconds(2)) {
-                    try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).headers["x-switchyard-model"] == "good"
-                })
+                #expect(
+                    await eventually(timeout: .seconds(2)) {
+                        try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).headers["x-switchyard-model"] == "good"
+                    }
+                )
             }
+            // Both replicas compile byte-identical shards, so any replica can serve any blob.
+            func shardHashes(_ control: RunningServer) async throws -> [String] {
+                var request = HTTPClientRequest(url: control.url + "/node/v1/snapshot?after=0")
+                request.headers.add(name: "authorization", value: "Bearer \(fixture.secrets.nodeToken)")
+                request.headers.add(name: "accept", value: "application/json")
+                let response = try await fixture.http.execute(request, timeout: .seconds(10))
+                let manifest = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: try await response.body.collect(upTo: 1 << 20)))
+                let refs = [manifest["shared"]] + (manifest["tenants"]?.arrayValue ?? []).map(Optional.some)
+                return refs.compactMap { $0?["sha256"]?.stringValue }
+            }
+            let first = try await shardHashes(fixture.control)
+            let second = try await shardHashes(replica)
+            #expect(first.count == 2)
+            #expect(first == second)
             await nodeA.stop()
             await nodeB.stop()
             await replica.stop()

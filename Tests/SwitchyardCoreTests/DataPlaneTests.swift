@@ -9,7 +9,9 @@ struct ChatRequestTests {
     }
 
     @Test func readsModelStreamAndUsageFlag() throws {
-        let request = try parse(#"{"model":"chat","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"temperature":0.2}"#)
+        let request = try parse(
+            #"{"model":"chat","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"temperature":0.2}"#
+        )
         #expect(request.model == "chat")
         #expect(request.stream)
         #expect(request.includeUsage)

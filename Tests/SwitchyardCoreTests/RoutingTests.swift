@@ -16,14 +16,21 @@ struct RoutingTests {
             ],
             tenants: [
                 TenantConfig(
-                    name: "acme", version: 7,
+                    name: "acme",
+                    version: 7,
                     keys: [APIKeyConfig(id: "key_1", name: "ci", prefix: "sk-sy-AAAAAAAA", sha256: "abc")],
                     routes: (0..<routes).map { index in
                         RouteConfig(
-                            alias: index == 0 ? "chat" : "chat-\(index)", revision: 3, defaultTarget: Target(model: "main"),
-                            fallbacks: fallbacks.map(Target.init(model:)), timeouts: Timeouts())
-                    })
-            ])
+                            alias: index == 0 ? "chat" : "chat-\(index)",
+                            revision: 3,
+                            defaultTarget: Target(model: "main"),
+                            fallbacks: fallbacks.map(Target.init(model:)),
+                            timeouts: Timeouts()
+                        )
+                    }
+                )
+            ]
+        )
     }
 
     @Test func planRunsDefaultThenFallbacks() throws {

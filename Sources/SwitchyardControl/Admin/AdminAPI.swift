@@ -50,7 +50,9 @@ public struct AdminAPI: Sendable {
         admin.get("tenants") { _, _ in Self.list(try await self.store.listTenants().map(Self.render)) }
         admin.post("tenants") { request, context in
             let input = try AdminInputs.Tenant(try await Self.body(request, context))
-            let (tenant, version) = try await self.mapped { try await self.store.createTenant(name: input.name, displayName: input.displayName, actor: Self.actor) }
+            let (tenant, version) = try await self.mapped {
+                try await self.store.createTenant(name: input.name, displayName: input.displayName, actor: Self.actor)
+            }
             return Response.json(Self.render(tenant), status: .created, headers: Self.versionHeader(version))
         }
         admin.get("tenants/:tenant") { _, context in Self.render(try await self.requireTenant(context)) }
@@ -95,7 +97,10 @@ public struct AdminAPI: Sendable {
         }
         admin.put("providers/:provider") { request, context in
             let name = try context.parameters.require("provider")
-            return try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: name), mustCreate: false)
+            return try await self.putProvider(
+                Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: name),
+                mustCreate: false
+            )
         }
         admin.delete("providers/:provider") { _, context in
             let name = try context.parameters.require("provider")
@@ -128,13 +133,21 @@ public struct AdminAPI: Sendable {
         }
         admin.post("tenants/:tenant/routes") { request, context in
             let tenant = try context.parameters.require("tenant")
-            return try await self.putRoute(tenant: tenant, try AdminInputs.Route(try await Self.body(request, context), pathAlias: nil), mustCreate: true)
+            return try await self.putRoute(
+                tenant: tenant,
+                try AdminInputs.Route(try await Self.body(request, context), pathAlias: nil),
+                mustCreate: true
+            )
         }
         admin.get("tenants/:tenant/routes/:alias") { _, context in Self.render(try await self.requireRoute(context)) }
         admin.put("tenants/:tenant/routes/:alias") { request, context in
             let tenant = try context.parameters.require("tenant")
             let alias = try context.parameters.require("alias")
-            return try await self.putRoute(tenant: tenant, try AdminInputs.Route(try await Self.body(request, context), pathAlias: alias), mustCreate: false)
+            return try await self.putRoute(
+                tenant: tenant,
+                try AdminInputs.Route(try await Self.body(request, context), pathAlias: alias),
+                mustCreate: false
+            )
         }
         admin.delete("tenants/:tenant/routes/:alias") { _, context in
             let tenant = try context.parameters.require("tenant")
@@ -159,7 +172,9 @@ public struct AdminAPI: Sendable {
         admin.get("audit") { request, _ in
             var limit = 50
             if let text = request.uri.queryParameters.get("limit") {
-                guard let value = Int(text), (1...1000).contains(value) else { throw AdminError.invalid("limit", "must be an integer from 1 to 1000") }
+                guard let value = Int(text), (1...1000).contains(value) else {
+                    throw AdminError.invalid("limit", "must be an integer from 1 to 1000")
+                }
                 limit = value
             }
             return Self.list(try await self.store.audit(limit: limit).map(Self.render))
@@ -172,7 +187,13 @@ public struct AdminAPI: Sendable {
         let sealed = try input.apiKey.map { try self.masterKey.seal($0) }
         let (created, version) = try await self.mapped {
             try await self.store.upsertProvider(
-                name: input.name, kind: input.kind, baseURL: input.baseURL, sealedAPIKey: sealed, mustCreate: mustCreate, actor: Self.actor)
+                name: input.name,
+                kind: input.kind,
+                baseURL: input.baseURL,
+                sealedAPIKey: sealed,
+                mustCreate: mustCreate,
+                actor: Self.actor
+            )
         }
         guard let record = try await self.store.provider(input.name) else { throw AdminError.notFound("provider '\(input.name)' does not exist") }
         return Response.json(Self.render(record), status: created ? .created : .ok, headers: Self.versionHeader(version))
@@ -181,8 +202,14 @@ public struct AdminAPI: Sendable {
     func putModel(_ input: AdminInputs.Model, mustCreate: Bool) async throws -> Response {
         let (created, version) = try await self.mapped(field: "provider") {
             try await self.store.upsertModel(
-                name: input.name, provider: input.provider, upstreamModel: input.upstreamModel, inputPrice: input.inputPrice,
-                outputPrice: input.outputPrice, mustCreate: mustCreate, actor: Self.actor)
+                name: input.name,
+                provider: input.provider,
+                upstreamModel: input.upstreamModel,
+                inputPrice: input.inputPrice,
+                outputPrice: input.outputPrice,
+                mustCreate: mustCreate,
+                actor: Self.actor
+            )
         }
         guard let record = try await self.store.model(input.name) else { throw AdminError.notFound("model '\(input.name)' does not exist") }
         return Response.json(Self.render(record), status: created ? .created : .ok, headers: Self.versionHeader(version))
@@ -191,7 +218,13 @@ public struct AdminAPI: Sendable {
     func putRoute(tenant: String, _ input: AdminInputs.Route, mustCreate: Bool) async throws -> Response {
         do {
             let (route, created, version) = try await self.store.putRoute(
-                tenant: tenant, alias: input.alias, spec: input.spec, comment: input.comment, mustCreate: mustCreate, actor: Self.actor)
+                tenant: tenant,
+                alias: input.alias,
+                spec: input.spec,
+                comment: input.comment,
+                mustCreate: mustCreate,
+                actor: Self.actor
+            )
             return Response.json(Self.render(route), status: created ? .created : .ok, headers: version.map(Self.versionHeader) ?? [:])
         } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("model") {
             // An unknown model is a bad field in the body, not a missing URL.

@@ -82,7 +82,9 @@ enum AdminInputs {
 
         init(_ json: JSONValue, pathName: String?) throws(AdminError) {
             let reader = try InputReader(
-                json, allowed: ["name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok"])
+                json,
+                allowed: ["name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok"]
+            )
             self.name = try AdminInputs.name(reader, key: "name", pathValue: pathName)
             self.provider = try reader.requiredString("provider")
             try AdminInputs.checkName(self.provider, field: "provider")

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Logging
 
 /// A private PostgreSQL cluster run from Debian's server binaries: for `switchyard dev` and the
@@ -70,7 +70,9 @@ public struct LocalPostgres: Sendable {
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: self.dataDirectory)
         _ = try self.server(
-            "initdb", ["-D", self.dataDirectory, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
+            "initdb",
+            ["-D", self.dataDirectory, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]
+        )
         return true
     }
 
@@ -80,7 +82,9 @@ public struct LocalPostgres: Sendable {
         var options = "-p \(self.port) -c listen_addresses=127.0.0.1 -k /tmp -c max_connections=200"
         if !fsync { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         _ = try self.server(
-            "pg_ctl", ["-D", self.dataDirectory, "-o", options, "-l", self.dataDirectory + "/server.log", "-w", "-t", "60", "start"])
+            "pg_ctl",
+            ["-D", self.dataDirectory, "-o", options, "-l", self.dataDirectory + "/server.log", "-w", "-t", "60", "start"]
+        )
     }
 
     public func stop() throws {

@@ -1,3 +1,5 @@
+public import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Foundation
 
 /// A child process started with `posix_spawn`, its output appended to a file.
 /// (Foundation's `Process` waits on a run loop that async code does not drive; this waits with
@@ -19,7 +20,11 @@ public struct Subprocess: Sendable {
 
     /// Starts `path` with `arguments`; stdin is /dev/null, stdout and stderr go to `outputPath`.
     public static func spawn(
-        _ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil, outputPath: String
+        _ path: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        directory: String? = nil,
+        outputPath: String
     ) throws -> Subprocess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -45,8 +50,7 @@ public struct Subprocess: Sendable {
         let env = environment ?? ProcessInfo.processInfo.environment
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv + envp { free(pointer) }
         }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)

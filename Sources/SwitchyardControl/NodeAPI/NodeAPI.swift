@@ -32,8 +32,8 @@ public struct NodeAPI: Sendable {
         group.get("snapshot") { request, _ -> Response in
             let query = request.uri.queryParameters
             let after = query.get("after").flatMap(Int.init) ?? -1
-            let waitMs = query.get("wait_ms").flatMap(Int.init) ?? 30_000
-            let wait = min(Duration.milliseconds(max(waitMs, 0)), self.maxWait)
+            let waitMs = min(max(query.get("wait_ms").flatMap(Int.init) ?? 30_000, 0), 600_000)
+            let wait = min(Duration.milliseconds(waitMs), self.maxWait)
             if let nodeID = query.get("node_id"), !nodeID.isEmpty {
                 let bootID = query.get("boot_id") ?? ""
                 do {
@@ -61,11 +61,14 @@ public struct NodeAPI: Sendable {
 
         group.get("blobs/:sha256") { _, context -> Response in
             let hash = try context.parameters.require("sha256")
-            guard let data = await self.publisher.blob(hash) else {
+            guard let data = await self.publisher.blob(hash, refresh: { try await self.store.currentVersion() }) else {
                 throw HTTPError(.notFound, message: "no shard \(hash); fetch the manifest again")
             }
             return Response(
-                status: .ok, headers: [.contentType: "application/x-protobuf"], body: .init(byteBuffer: ByteBuffer(data: data)))
+                status: .ok,
+                headers: [.contentType: "application/x-protobuf"],
+                body: .init(byteBuffer: ByteBuffer(data: data))
+            )
         }
 
         group.post("status") { request, context -> Response in
@@ -86,14 +89,19 @@ public struct NodeAPI: Sendable {
             }
             let acked = status.result == .ack
             try await self.store.recordNodeStatus(
-                id: String(status.nodeID.prefix(200)), bootID: String(status.bootID.prefix(200)), acked: acked,
-                version: Int(status.version), appliedVersion: status.appliedVersion > 0 ? Int(status.appliedVersion) : nil,
+                id: String(status.nodeID.prefix(200)),
+                bootID: String(status.bootID.prefix(200)),
+                acked: acked,
+                version: Int(clamping: status.version),
+                appliedVersion: status.appliedVersion > 0 ? Int(clamping: status.appliedVersion) : nil,
                 appliedHash: status.appliedSha256.isEmpty ? nil : status.appliedSha256,
-                reason: acked ? nil : String(status.reason.prefix(2000)))
+                reason: acked ? nil : String(status.reason.prefix(2000))
+            )
             if !acked {
                 context.logger.warning(
                     "node rejected snapshot",
-                    metadata: ["node": "\(status.nodeID)", "version": "\(status.version)", "reason": "\(status.reason)"])
+                    metadata: ["node": "\(status.nodeID)", "version": "\(status.version)", "reason": "\(status.reason)"]
+                )
             }
             return Response(status: .noContent)
         }

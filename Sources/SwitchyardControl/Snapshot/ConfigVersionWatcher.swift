@@ -9,17 +9,27 @@ public struct ConfigVersionWatcher: Service {
     let store: ConfigStore
     let publisher: SnapshotPublisher
     let pollInterval: Duration
+    let schemaReady: SchemaGate
     let logger: Logger
 
-    public init(store: ConfigStore, publisher: SnapshotPublisher, pollInterval: Duration = .seconds(5), logger: Logger) {
+    public init(
+        store: ConfigStore,
+        publisher: SnapshotPublisher,
+        pollInterval: Duration = .seconds(5),
+        schemaReady: SchemaGate,
+        logger: Logger
+    ) {
         self.store = store
         self.publisher = publisher
         self.pollInterval = pollInterval
+        self.schemaReady = schemaReady
         self.logger = logger
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            // Nothing to watch until the migrations have created the tables.
+            guard await self.schemaReady.wait() else { return }
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listenLoop() }
                 group.addTask { await self.pollLoop() }
@@ -61,5 +71,35 @@ public struct ConfigVersionWatcher: Service {
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))
         }
+    }
+}
+
+/// Opens once the database schema is migrated; services that query it wait here first.
+public actor SchemaGate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init() {}
+
+    public func open() {
+        self.isOpen = true
+        for waiter in self.waiters { waiter.resume() }
+        self.waiters.removeAll()
+    }
+
+    /// Returns true once open, false if the waiting task was cancelled first.
+    public func wait() async -> Bool {
+        if self.isOpen { return true }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { self.waiters.append($0) }
+        } onCancel: {
+            Task { await self.releaseWaiters() }
+        }
+        return self.isOpen && !Task.isCancelled
+    }
+
+    private func releaseWaiters() {
+        for waiter in self.waiters { waiter.resume() }
+        self.waiters.removeAll()
     }
 }

@@ -1,6 +1,6 @@
 public import Foundation
 import SwiftProtobuf
-public import SwitchyardCore
+import SwitchyardCore
 public import SwitchyardWire
 
 /// A compiled snapshot: the manifest and the content-addressed shards it references.
@@ -22,37 +22,40 @@ public struct SnapshotCompiler: Sendable {
         self.sealer = sealer
     }
 
-    /// Shards whose content did not change keep their hash, so nodes skip fetching them.
-    /// Sealing uses a random nonce, so the shared shard is re-sealed only when its version moved:
-    /// `previous` supplies the earlier bytes to reuse.
-    public func compile(_ source: SnapshotSource, previous: CompiledSnapshot?, now: Date = Date()) throws -> CompiledSnapshot {
+    /// Equal config compiles to equal shard bytes (sorted, deterministic sealing), on every
+    /// replica and every compile, so a shard whose content did not change keeps its hash and
+    /// nodes skip fetching it.
+    public func compile(_ source: SnapshotSource, now: Date = Date()) throws -> CompiledSnapshot {
         var blobs: [String: Data] = [:]
         var manifest = Switchyard_V1_SnapshotManifest()
         manifest.version = UInt64(source.version)
         manifest.createdAtUnixMs = Int64(now.timeIntervalSince1970 * 1000)
-
-        if let previous, previous.manifest.shared.version == UInt64(source.sharedVersion),
-            let bytes = previous.blobs[previous.manifest.shared.sha256]
-        {
-            manifest.shared = previous.manifest.shared
-            blobs[previous.manifest.shared.sha256] = bytes
-        } else {
-            let providers = try source.providers.map { provider in
-                ProviderConfig(
-                    name: provider.name, kind: provider.kind, baseURL: provider.baseURL,
-                    apiKey: try provider.sealedAPIKey.map { try self.masterKey.open($0) })
-            }
-            let shared = try SnapshotCodec.encodeShared(providers: providers, models: source.models, seal: self.sealer.seal)
-            manifest.shared = Self.ref(name: "", version: source.sharedVersion, data: shared, into: &blobs)
+        let providers = try source.providers.map { provider in
+            ProviderConfig(
+                name: provider.name,
+                kind: provider.kind,
+                baseURL: provider.baseURL,
+                apiKey: try provider.sealedAPIKey.map { try self.masterKey.open($0) }
+            )
         }
+        let shared = try SnapshotCodec.encodeShared(
+            providers: providers,
+            models: source.models,
+            seal: { try self.sealer.seal($0, provider: $1) }
+        )
+        manifest.shared = Self.ref(name: "", version: source.sharedVersion, data: shared, into: &blobs)
         for tenant in source.tenants {
             let data = try SnapshotCodec.encodeTenant(tenant)
             manifest.tenants.append(Self.ref(name: tenant.name, version: tenant.version, data: data, into: &blobs))
         }
         let manifestBytes = try manifest.serializedData()
         return CompiledSnapshot(
-            version: source.version, manifest: manifest, manifestBytes: manifestBytes,
-            manifestSHA256: Hashing.sha256Hex(manifestBytes), blobs: blobs)
+            version: source.version,
+            manifest: manifest,
+            manifestBytes: manifestBytes,
+            manifestSHA256: Hashing.sha256Hex(manifestBytes),
+            blobs: blobs
+        )
     }
 
     static func ref(name: String, version: Int, data: Data, into blobs: inout [String: Data]) -> Switchyard_V1_ShardRef {

@@ -28,12 +28,13 @@ public actor SnapshotPublisher {
     /// The newest version this replica knows of.
     public var latestKnownVersion: Int { self.knownVersion }
 
-    /// A snapshot newer than `after`, at once if there is one, else when one is published or
-    /// `nil` after `timeout`.
+    /// A snapshot of another version than `after`, at once if there is one, else when one is
+    /// published or `nil` after `timeout`. Usually that is a newer one; an older one means the
+    /// database was restored behind what the node has, and the database is the truth.
     public func snapshot(after: Int, timeout: Duration) async throws -> CompiledSnapshot? {
-        if self.knownVersion > after || self.current == nil {
+        if self.knownVersion != after || self.current == nil {
             let snapshot = try await self.compiled()
-            if snapshot.version > after { return snapshot }
+            if snapshot.version != after { return snapshot }
         }
         let id = UUID()
         return await withTaskCancellationHandler {
@@ -49,9 +50,13 @@ public actor SnapshotPublisher {
         }
     }
 
-    /// A shard of the current or previous snapshot.
-    public func blob(_ sha256: String) -> Data? {
-        self.current?.blobs[sha256] ?? self.previousBlobs[sha256]
+    /// A shard of the current or previous snapshot. A node may have read its manifest from
+    /// another replica that is ahead of this one: on a miss, catch up once and look again.
+    public func blob(_ sha256: String, refresh: () async throws -> Int) async -> Data? {
+        if let data = self.current?.blobs[sha256] ?? self.previousBlobs[sha256] { return data }
+        guard let version = try? await refresh() else { return nil }
+        await self.observe(version: version)
+        return self.current?.blobs[sha256] ?? self.previousBlobs[sha256]
     }
 
     /// Called when a config version is seen (notification or poll).
@@ -60,7 +65,7 @@ public actor SnapshotPublisher {
         self.knownVersion = version
         do {
             let snapshot = try await self.compiled()
-            for (id, waiter) in self.waiters where snapshot.version > waiter.after {
+            for (id, waiter) in self.waiters where snapshot.version != waiter.after {
                 self.resume(id, with: snapshot)
             }
         } catch {
@@ -80,14 +85,13 @@ public actor SnapshotPublisher {
                 if snapshot.version >= self.knownVersion { return snapshot }
                 continue
             }
-            let previous = self.current
             let task = Task { [compiler, readSource] () async throws -> CompiledSnapshot in
                 do {
-                    let snapshot = try compiler.compile(try await readSource(), previous: previous)
-                    await self.install(snapshot)
+                    let snapshot = try compiler.compile(try await readSource())
+                    self.install(snapshot)
                     return snapshot
                 } catch {
-                    await self.install(nil)
+                    self.install(nil)
                     throw error
                 }
             }

@@ -9,13 +9,15 @@ extension ConfigStore {
 
     public func listProviders() async throws -> [ProviderRecord] {
         let rows = try await self.client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers ORDER BY name"), logger: self.logger)
+            PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers ORDER BY name"),
+            logger: self.logger
+        )
         return try await Self.decodeProviders(rows)
     }
 
     public func provider(_ name: String) async throws -> ProviderRecord? {
         var query = PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers WHERE name = $1")
-        try query.binds.append(name, context: .default)
+        query.binds.append(name, context: .default)
         return try await Self.decodeProviders(try await self.client.query(query, logger: self.logger)).first
     }
 
@@ -24,8 +26,14 @@ extension ConfigStore {
         for try await (name, kind, baseURL, hasKey, created, updated) in rows.decode((String, String, String, Bool, Date, Date).self) {
             result.append(
                 ProviderRecord(
-                    name: name, kind: ProviderKind(rawValue: kind) ?? .openaiCompatible, baseURL: baseURL, hasAPIKey: hasKey,
-                    createdAt: created, updatedAt: updated))
+                    name: name,
+                    kind: ProviderKind(rawValue: kind) ?? .openaiCompatible,
+                    baseURL: baseURL,
+                    hasAPIKey: hasKey,
+                    createdAt: created,
+                    updatedAt: updated
+                )
+            )
         }
         return result
     }
@@ -33,15 +41,25 @@ extension ConfigStore {
     /// Creates or replaces a provider. `sealedAPIKey == nil` keeps the stored key on replace.
     /// Returns whether it was created.
     public func upsertProvider(
-        name: String, kind: ProviderKind, baseURL: String, sealedAPIKey: Data?, mustCreate: Bool, actor: String
+        name: String,
+        kind: ProviderKind,
+        baseURL: String,
+        sealedAPIKey: Data?,
+        mustCreate: Bool,
+        actor: String
     ) async throws -> (created: Bool, version: Int) {
         let logger = self.logger
         let existed = try await self.provider(name) != nil
         if mustCreate, existed { throw StoreError.conflict("provider '\(name)' already exists") }
         let (created, version) = try await self.write(
             .init(
-                actor: actor, action: existed ? "update" : "create", objectType: "provider", objectID: name, shared: true,
-                detail: ["kind": .string(kind.rawValue), "base_url": .string(baseURL), "api_key_changed": .bool(sealedAPIKey != nil)])
+                actor: actor,
+                action: existed ? "update" : "create",
+                objectType: "provider",
+                objectID: name,
+                shared: true,
+                detail: ["kind": .string(kind.rawValue), "base_url": .string(baseURL), "api_key_changed": .bool(sealedAPIKey != nil)]
+            )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
@@ -62,7 +80,8 @@ extension ConfigStore {
     public func deleteProvider(name: String, actor: String) async throws -> Int {
         let logger = self.logger
         return try await self.write(.init(actor: actor, action: "delete", objectType: "provider", objectID: name, shared: true)) {
-            connection, _ in
+            connection,
+            _ in
             let users = try await connection.query("SELECT name FROM models WHERE provider = \(name) ORDER BY name LIMIT 5", logger: logger)
             var models: [String] = []
             for try await model in users.decode(String.self) { models.append(model) }
@@ -80,31 +99,46 @@ extension ConfigStore {
 
     public func listModels() async throws -> [ModelRecord] {
         let rows = try await self.client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models ORDER BY name"), logger: self.logger)
+            PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models ORDER BY name"),
+            logger: self.logger
+        )
         return try await Self.decodeModels(rows)
     }
 
     public func model(_ name: String) async throws -> ModelRecord? {
         var query = PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models WHERE name = $1")
-        try query.binds.append(name, context: .default)
+        query.binds.append(name, context: .default)
         return try await Self.decodeModels(try await self.client.query(query, logger: self.logger)).first
     }
 
     static func decodeModels(_ rows: PostgresRowSequence) async throws -> [ModelRecord] {
         var result: [ModelRecord] = []
         for try await (name, provider, upstream, input, output, created, updated) in rows.decode(
-            (String, String, String, Double, Double, Date, Date).self)
-        {
+            (String, String, String, Double, Double, Date, Date).self
+        ) {
             result.append(
                 ModelRecord(
-                    name: name, provider: provider, upstreamModel: upstream, inputPricePerMTok: input, outputPricePerMTok: output,
-                    createdAt: created, updatedAt: updated))
+                    name: name,
+                    provider: provider,
+                    upstreamModel: upstream,
+                    inputPricePerMTok: input,
+                    outputPricePerMTok: output,
+                    createdAt: created,
+                    updatedAt: updated
+                )
+            )
         }
         return result
     }
 
     public func upsertModel(
-        name: String, provider: String, upstreamModel: String, inputPrice: Double, outputPrice: Double, mustCreate: Bool, actor: String
+        name: String,
+        provider: String,
+        upstreamModel: String,
+        inputPrice: Double,
+        outputPrice: Double,
+        mustCreate: Bool,
+        actor: String
     ) async throws -> (created: Bool, version: Int) {
         let logger = self.logger
         let existed = try await self.model(name) != nil
@@ -114,11 +148,16 @@ extension ConfigStore {
         }
         return try await self.write(
             .init(
-                actor: actor, action: existed ? "update" : "create", objectType: "model", objectID: name, shared: true,
+                actor: actor,
+                action: existed ? "update" : "create",
+                objectType: "model",
+                objectID: name,
+                shared: true,
                 detail: [
                     "provider": .string(provider), "upstream_model": .string(upstreamModel),
                     "input_price_per_mtok": .double(inputPrice), "output_price_per_mtok": .double(outputPrice),
-                ])
+                ]
+            )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
@@ -140,9 +179,12 @@ extension ConfigStore {
     public func deleteModel(name: String, actor: String) async throws -> Int {
         let logger = self.logger
         return try await self.write(.init(actor: actor, action: "delete", objectType: "model", objectID: name, shared: true)) {
-            connection, _ in
+            connection,
+            _ in
             let users = try await connection.query(
-                "SELECT tenant || '/' || alias FROM route_model_refs WHERE model = \(name) ORDER BY 1 LIMIT 5", logger: logger)
+                "SELECT tenant || '/' || alias FROM route_model_refs WHERE model = \(name) ORDER BY 1 LIMIT 5",
+                logger: logger
+            )
             var routes: [String] = []
             for try await route in users.decode(String.self) { routes.append(route) }
             guard routes.isEmpty else {

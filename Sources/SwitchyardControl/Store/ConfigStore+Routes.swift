@@ -1,6 +1,6 @@
 import Foundation
 import PostgresNIO
-public import SwitchyardCore
+import SwitchyardCore
 
 // MARK: - Routes (immutable revisions)
 
@@ -44,13 +44,19 @@ extension ConfigStore {
         var result: [RouteRecord] = []
         let decoder = JSONDecoder()
         for try await (tenant, alias, revision, spec, comment, createdBy, created) in rows.decode(
-            (String, String, Int, String, String, String, Date).self)
-        {
+            (String, String, Int, String, String, String, Date).self
+        ) {
             result.append(
                 RouteRecord(
-                    tenant: tenant, alias: alias, revision: revision,
+                    tenant: tenant,
+                    alias: alias,
+                    revision: revision,
                     spec: try decoder.decode(RouteSpec.self, from: Data(spec.utf8)),
-                    comment: comment, createdBy: createdBy, createdAt: created))
+                    comment: comment,
+                    createdBy: createdBy,
+                    createdAt: created
+                )
+            )
         }
         return result
     }
@@ -58,7 +64,12 @@ extension ConfigStore {
     /// Writes a new revision of a route (creating the route at revision 1). When the spec equals
     /// the current revision's, nothing is written and the current revision is returned.
     public func putRoute(
-        tenant: String, alias: String, spec: RouteSpec, comment: String, mustCreate: Bool, actor: String
+        tenant: String,
+        alias: String,
+        spec: RouteSpec,
+        comment: String,
+        mustCreate: Bool,
+        actor: String
     ) async throws -> (route: RouteRecord, created: Bool, version: Int?) {
         guard try await self.tenant(tenant) != nil else { throw StoreError.notFound("tenant '\(tenant)' does not exist") }
         let current = try await self.route(tenant: tenant, alias: alias)
@@ -73,8 +84,13 @@ extension ConfigStore {
         let logger = self.logger
         let (record, version) = try await self.write(
             .init(
-                actor: actor, action: current == nil ? "create" : "update", objectType: "route", objectID: "\(tenant)/\(alias)",
-                tenant: tenant, detail: ["spec": (try? JSONDecoder().decode(JSONValue.self, from: Data(specText.utf8))) ?? .null])
+                actor: actor,
+                action: current == nil ? "create" : "update",
+                objectType: "route",
+                objectID: "\(tenant)/\(alias)",
+                tenant: tenant,
+                detail: ["spec": (try? JSONDecoder().decode(JSONValue.self, from: Data(specText.utf8))) ?? .null]
+            )
         ) { connection, _ in
             let bumped = try await connection.query(
                 """
@@ -99,10 +115,19 @@ extension ConfigStore {
             try await connection.query("DELETE FROM route_model_refs WHERE tenant = \(tenant) AND alias = \(alias)", logger: logger)
             for model in Set(spec.models) {
                 try await connection.query(
-                    "INSERT INTO route_model_refs (tenant, alias, model) VALUES (\(tenant), \(alias), \(model))", logger: logger)
+                    "INSERT INTO route_model_refs (tenant, alias, model) VALUES (\(tenant), \(alias), \(model))",
+                    logger: logger
+                )
             }
             return RouteRecord(
-                tenant: tenant, alias: alias, revision: revision, spec: spec, comment: comment, createdBy: actor, createdAt: createdAt)
+                tenant: tenant,
+                alias: alias,
+                revision: revision,
+                spec: spec,
+                comment: comment,
+                createdBy: actor,
+                createdAt: createdAt
+            )
         }
         return (record, current == nil, version)
     }
@@ -113,7 +138,9 @@ extension ConfigStore {
             .init(actor: actor, action: "delete", objectType: "route", objectID: "\(tenant)/\(alias)", tenant: tenant)
         ) { connection, _ in
             let rows = try await connection.query(
-                "DELETE FROM routes WHERE tenant = \(tenant) AND alias = \(alias) RETURNING alias", logger: logger)
+                "DELETE FROM routes WHERE tenant = \(tenant) AND alias = \(alias) RETURNING alias",
+                logger: logger
+            )
             var found = false
             for try await _ in rows.decode(String.self) { found = true }
             guard found else { throw StoreError.notFound("route '\(alias)' does not exist in tenant '\(tenant)'") }
@@ -137,7 +164,13 @@ extension ConfigStore {
 
     /// Records an ACK or NACK.
     public func recordNodeStatus(
-        id: String, bootID: String, acked: Bool, version: Int, appliedVersion: Int?, appliedHash: String?, reason: String?
+        id: String,
+        bootID: String,
+        acked: Bool,
+        version: Int,
+        appliedVersion: Int?,
+        appliedHash: String?,
+        reason: String?
     ) async throws {
         let status = acked ? "ack" : "nack"
         let rejected: Int? = acked ? nil : version
@@ -165,12 +198,20 @@ extension ConfigStore {
         )
         var result: [NodeRecord] = []
         for try await (id, boot, applied, hash, status, rejected, reason, seen) in rows.decode(
-            (String, String, Int?, String?, String?, Int?, String?, Date).self)
-        {
+            (String, String, Int?, String?, String?, Int?, String?, Date).self
+        ) {
             result.append(
                 NodeRecord(
-                    nodeID: id, bootID: boot, appliedVersion: applied, appliedHash: hash, status: status, rejectedVersion: rejected,
-                    reason: reason, lastSeenAt: seen))
+                    nodeID: id,
+                    bootID: boot,
+                    appliedVersion: applied,
+                    appliedHash: hash,
+                    status: status,
+                    rejectedVersion: rejected,
+                    reason: reason,
+                    lastSeenAt: seen
+                )
+            )
         }
         return result
     }
@@ -185,12 +226,20 @@ extension ConfigStore {
         )
         var result: [AuditRecord] = []
         for try await (id, at, actor, action, type, object, version, detail) in rows.decode(
-            (Int, Date, String, String, String, String, Int, String).self)
-        {
+            (Int, Date, String, String, String, String, Int, String).self
+        ) {
             result.append(
                 AuditRecord(
-                    id: id, at: at, actor: actor, action: action, objectType: type, objectID: object, configVersion: version,
-                    detail: detail))
+                    id: id,
+                    at: at,
+                    actor: actor,
+                    action: action,
+                    objectType: type,
+                    objectID: object,
+                    configVersion: version,
+                    detail: detail
+                )
+            )
         }
         return result
     }

@@ -48,7 +48,8 @@ extension ConfigStore {
         }
         var providers: [SnapshotSource.Provider] = []
         for try await (name, kind, baseURL, sealed) in try await connection.query(
-            "SELECT name, kind, base_url, api_key_sealed FROM providers ORDER BY name", logger: logger
+            "SELECT name, kind, base_url, api_key_sealed FROM providers ORDER BY name",
+            logger: logger
         ).decode((String, String, String, Data?).self) {
             providers.append(.init(name: name, kind: ProviderKind(rawValue: kind) ?? .openaiCompatible, baseURL: baseURL, sealedAPIKey: sealed))
         }
@@ -58,18 +59,21 @@ extension ConfigStore {
             logger: logger
         ).decode((String, String, String, Double, Double).self) {
             models.append(
-                ModelConfig(name: name, provider: provider, upstreamModel: upstream, inputPricePerMTok: input, outputPricePerMTok: output))
+                ModelConfig(name: name, provider: provider, upstreamModel: upstream, inputPricePerMTok: input, outputPricePerMTok: output)
+            )
         }
         var tenants: [String: TenantConfig] = [:]
         var order: [String] = []
         for try await (name, tenantVersion) in try await connection.query(
-            "SELECT name, config_version FROM tenants ORDER BY name", logger: logger
+            "SELECT name, config_version FROM tenants ORDER BY name",
+            logger: logger
         ).decode((String, Int).self) {
             tenants[name] = TenantConfig(name: name, version: tenantVersion, keys: [], routes: [])
             order.append(name)
         }
         for try await (id, tenant, name, prefix, hash) in try await connection.query(
-            "SELECT id, tenant, name, prefix, secret_hash FROM api_keys WHERE revoked_at IS NULL ORDER BY id", logger: logger
+            "SELECT id, tenant, name, prefix, secret_hash FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
+            logger: logger
         ).decode((String, String, String, String, String).self) {
             tenants[tenant]?.keys.append(APIKeyConfig(id: id, name: name, prefix: prefix, sha256: hash))
         }
@@ -85,10 +89,20 @@ extension ConfigStore {
             let spec = try decoder.decode(RouteSpec.self, from: Data(specText.utf8))
             tenants[tenant]?.routes.append(
                 RouteConfig(
-                    alias: alias, revision: revision, defaultTarget: spec.defaultTarget, fallbacks: spec.fallbacks, timeouts: spec.timeouts))
+                    alias: alias,
+                    revision: revision,
+                    defaultTarget: spec.defaultTarget,
+                    fallbacks: spec.fallbacks,
+                    timeouts: spec.timeouts
+                )
+            )
         }
         return SnapshotSource(
-            version: version, sharedVersion: sharedVersion, providers: providers, models: models,
-            tenants: order.compactMap { tenants[$0] })
+            version: version,
+            sharedVersion: sharedVersion,
+            providers: providers,
+            models: models,
+            tenants: order.compactMap { tenants[$0] }
+        )
     }
 }

@@ -29,7 +29,15 @@ public struct ConfigStore: Sendable {
         public var shared: Bool
         public var detail: [String: JSONValue]
 
-        public init(actor: String, action: String, objectType: String, objectID: String, tenant: String? = nil, shared: Bool = false, detail: [String: JSONValue] = [:]) {
+        public init(
+            actor: String,
+            action: String,
+            objectType: String,
+            objectID: String,
+            tenant: String? = nil,
+            shared: Bool = false,
+            detail: [String: JSONValue] = [:]
+        ) {
             self.actor = actor
             self.action = action
             self.objectType = objectType
@@ -51,7 +59,9 @@ public struct ConfigStore: Sendable {
             return try await self.client.withTransaction(logger: logger) { connection in
                 // The row lock on config_state serializes writers, so versions follow commit order.
                 let rows = try await connection.query(
-                    "UPDATE config_state SET version = version + 1 RETURNING version", logger: logger)
+                    "UPDATE config_state SET version = version + 1 RETURNING version",
+                    logger: logger
+                )
                 var version = 0
                 for try await value in rows.decode(Int.self) { version = value }
                 let result = try await body(connection, version)
@@ -60,7 +70,9 @@ public struct ConfigStore: Sendable {
                 }
                 if let tenant = change.tenant {
                     try await connection.query(
-                        "UPDATE tenants SET config_version = \(version) WHERE name = \(tenant)", logger: logger)
+                        "UPDATE tenants SET config_version = \(version) WHERE name = \(tenant)",
+                        logger: logger
+                    )
                 }
                 let detail = String(decoding: try JSONEncoder().encode(JSONValue.object(change.detail)), as: UTF8.self)
                 try await connection.query(
@@ -111,7 +123,9 @@ public struct ConfigStore: Sendable {
 extension ConfigStore {
     public func listTenants() async throws -> [TenantRecord] {
         let rows = try await self.client.query(
-            "SELECT name, display_name, created_at FROM tenants ORDER BY name", logger: self.logger)
+            "SELECT name, display_name, created_at FROM tenants ORDER BY name",
+            logger: self.logger
+        )
         var result: [TenantRecord] = []
         for try await (name, display, created) in rows.decode((String, String, Date).self) {
             result.append(TenantRecord(name: name, displayName: display, createdAt: created))
@@ -121,7 +135,9 @@ extension ConfigStore {
 
     public func tenant(_ name: String) async throws -> TenantRecord? {
         let rows = try await self.client.query(
-            "SELECT name, display_name, created_at FROM tenants WHERE name = \(name)", logger: self.logger)
+            "SELECT name, display_name, created_at FROM tenants WHERE name = \(name)",
+            logger: self.logger
+        )
         for try await (name, display, created) in rows.decode((String, String, Date).self) {
             return TenantRecord(name: name, displayName: display, createdAt: created)
         }
@@ -172,10 +188,24 @@ extension ConfigStore {
         return result
     }
 
-    public func createKey(tenant: String, id: String, name: String, prefix: String, secretHash: String, actor: String) async throws -> (APIKeyRecord, Int) {
+    public func createKey(
+        tenant: String,
+        id: String,
+        name: String,
+        prefix: String,
+        secretHash: String,
+        actor: String
+    ) async throws -> (APIKeyRecord, Int) {
         let logger = self.logger
         return try await self.write(
-            .init(actor: actor, action: "create", objectType: "api_key", objectID: id, tenant: tenant, detail: ["name": .string(name), "prefix": .string(prefix)])
+            .init(
+                actor: actor,
+                action: "create",
+                objectType: "api_key",
+                objectID: id,
+                tenant: tenant,
+                detail: ["name": .string(name), "prefix": .string(prefix)]
+            )
         ) { connection, _ in
             let rows = try await connection.query(
                 """

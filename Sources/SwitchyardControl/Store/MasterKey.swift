@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import Foundation
 
 /// Encrypts provider credentials at rest (AES-256-GCM) under `SWITCHYARD_MASTER_KEY`.

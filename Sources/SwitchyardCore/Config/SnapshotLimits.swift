@@ -81,7 +81,9 @@ extension ConfigSnapshot {
                     throw .init("tenant '\(tenant.name)' has a duplicate route '\(route.alias)'")
                 }
                 if route.fallbacks.count > limits.maxFallbacks {
-                    throw .init("route '\(tenant.name)/\(route.alias)' has \(route.fallbacks.count) fallbacks, over the limit of \(limits.maxFallbacks)")
+                    throw .init(
+                        "route '\(tenant.name)/\(route.alias)' has \(route.fallbacks.count) fallbacks, over the limit of \(limits.maxFallbacks)"
+                    )
                 }
                 for target in [route.defaultTarget] + route.fallbacks where !modelNames.contains(target.model) {
                     throw .init("route '\(tenant.name)/\(route.alias)' references unknown model '\(target.model)'")

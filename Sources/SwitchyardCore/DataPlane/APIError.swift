@@ -20,21 +20,34 @@ public struct APIError: Error, Sendable, Hashable {
     }
 
     public static let missingKey = APIError(
-        status: 401, type: "invalid_request_error", code: "invalid_api_key",
-        message: "You didn't provide an API key. Send it as 'Authorization: Bearer sk-sy-…'.")
+        status: 401,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        message: "You didn't provide an API key. Send it as 'Authorization: Bearer sk-sy-…'."
+    )
 
     public static let invalidKey = APIError(
-        status: 401, type: "invalid_request_error", code: "invalid_api_key",
-        message: "Incorrect API key provided. Keys look like sk-sy-XXXXXXXX-… and are issued by the Switchyard admin API.")
+        status: 401,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        message: "Incorrect API key provided. Keys look like sk-sy-XXXXXXXX-… and are issued by the Switchyard admin API."
+    )
 
     public static let notReady = APIError(
-        status: 503, type: "service_unavailable", code: "not_ready",
-        message: "This Switchyard node has no configuration yet; retry shortly.")
+        status: 503,
+        type: "service_unavailable",
+        code: "not_ready",
+        message: "This Switchyard node has no configuration yet; retry shortly."
+    )
 
     public static func unknownModel(_ model: String) -> APIError {
         APIError(
-            status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
-            message: "The model '\(model)' does not exist or you do not have access to it.")
+            status: 404,
+            type: "invalid_request_error",
+            code: "model_not_found",
+            param: "model",
+            message: "The model '\(model)' does not exist or you do not have access to it."
+        )
     }
 
     /// The body, as JSON text.

@@ -38,7 +38,10 @@ public struct ChatRequest: Sendable {
         if let options = body["stream_options"], !options.isNull {
             guard stream else {
                 throw .invalidRequest(
-                    "'stream_options' is only allowed when 'stream' is true.", param: "stream_options", code: "invalid_value")
+                    "'stream_options' is only allowed when 'stream' is true.",
+                    param: "stream_options",
+                    code: "invalid_value"
+                )
             }
             guard case .object(let fields) = options else {
                 throw .invalidRequest("'stream_options' must be an object.", param: "stream_options", code: "invalid_type")
@@ -46,8 +49,10 @@ public struct ChatRequest: Sendable {
             if let flag = fields["include_usage"], !flag.isNull {
                 guard let value = flag.boolValue else {
                     throw .invalidRequest(
-                        "'stream_options.include_usage' must be a boolean.", param: "stream_options.include_usage",
-                        code: "invalid_type")
+                        "'stream_options.include_usage' must be a boolean.",
+                        param: "stream_options.include_usage",
+                        code: "invalid_type"
+                    )
                 }
                 includeUsage = value
             }
@@ -86,8 +91,9 @@ public struct Usage: Sendable, Hashable {
     /// Reads `usage` from a chat completion or chunk, if present.
     public init?(completion: JSONValue) {
         guard let usage = completion["usage"], case .object = usage else { return nil }
-        self.promptTokens = Int(usage["prompt_tokens"]?.intValue ?? 0)
-        self.completionTokens = Int(usage["completion_tokens"]?.intValue ?? 0)
+        // Upstreams are not trusted to send sane numbers: keep counts in 0...1e9.
+        self.promptTokens = Int(min(max(usage["prompt_tokens"]?.intValue ?? 0, 0), 1_000_000_000))
+        self.completionTokens = Int(min(max(usage["completion_tokens"]?.intValue ?? 0, 0), 1_000_000_000))
     }
 }
 

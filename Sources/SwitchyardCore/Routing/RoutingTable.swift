@@ -54,7 +54,7 @@ public struct RoutingTable: Sendable {
             attempts.append(.init(model: model, provider: provider, isFallback: position > 0))
         }
         guard !attempts.isEmpty else { throw .noUsableTarget(requestedModel) }
-        return AttemptPlan(route: route, attempts: attempts)
+        return AttemptPlan(tenant: tenant, route: route, attempts: attempts)
     }
 }
 
@@ -66,8 +66,12 @@ public struct AttemptPlan: Sendable {
         public var isFallback: Bool
     }
 
+    public var tenant: String
     public var route: RouteConfig
     public var attempts: [Attempt]
+
+    /// `tenant/alias`, the route's name in metrics and logs.
+    public var label: String { "\(self.tenant)/\(self.route.alias)" }
 }
 
 public enum RoutingError: Error, Sendable, Hashable {

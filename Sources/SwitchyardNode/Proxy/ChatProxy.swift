@@ -25,6 +25,7 @@ struct ChatProxy: Sendable {
         var decision = DecisionHeaders(traceID: DecisionHeaders.makeTraceID())
         var logger = context.logger
         logger[metadataKey: "trace_id"] = .string(decision.traceID)
+        var routeLabel = "-"
         do {
             guard let snapshot = self.state.loaded else { throw APIError.notReady }
             let tenant = try Self.authenticate(request, table: snapshot.table)
@@ -37,17 +38,19 @@ struct ChatProxy: Sendable {
             }
             decision.route = plan.route.alias
             decision.revision = String(plan.route.revision)
+            routeLabel = plan.label
             let response = try await self.execute(plan, chat: chat, decision: &decision, started: started, logger: logger)
-            self.metrics.request(route: "\(tenant)/\(plan.route.alias)", status: response.status.code, duration: started.duration(to: .now))
+            self.metrics.request(route: routeLabel, status: response.status.code, duration: started.duration(to: .now))
             return response
         } catch let error as APIError {
-            self.metrics.request(route: decision.route.isEmpty ? "-" : decision.route, status: error.status, duration: started.duration(to: .now))
+            self.metrics.request(route: routeLabel, status: error.status, duration: started.duration(to: .now))
             return Self.errorResponse(error, decision: decision)
         } catch {
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             return Self.errorResponse(
                 APIError(status: 500, type: "server_error", code: "internal_error", message: "Internal error (trace \(decision.traceID))."),
-                decision: decision)
+                decision: decision
+            )
         }
     }
 
@@ -68,15 +71,20 @@ struct ChatProxy: Sendable {
             buffer = try await request.collectBody(upTo: self.maxRequestBodyBytes)
         } catch {
             throw APIError(
-                status: 413, type: "invalid_request_error", code: "request_too_large",
-                message: "The request body exceeds \(self.maxRequestBodyBytes) bytes.")
+                status: 413,
+                type: "invalid_request_error",
+                code: "request_too_large",
+                message: "The request body exceeds \(self.maxRequestBodyBytes) bytes."
+            )
         }
         let json: JSONValue
         do {
             json = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
         } catch {
             throw APIError.invalidRequest(
-                "We could not parse the JSON body of your request. The body must be a JSON object.", code: "invalid_json")
+                "We could not parse the JSON body of your request. The body must be a JSON object.",
+                code: "invalid_json"
+            )
         }
         return try ChatRequest(json: json)
     }
@@ -84,7 +92,11 @@ struct ChatProxy: Sendable {
     // MARK: Attempts
 
     private func execute(
-        _ plan: AttemptPlan, chat: ChatRequest, decision: inout DecisionHeaders, started: ContinuousClock.Instant, logger: Logger
+        _ plan: AttemptPlan,
+        chat: ChatRequest,
+        decision: inout DecisionHeaders,
+        started: ContinuousClock.Instant,
+        logger: Logger
     ) async throws -> Response {
         var lastFailure: AttemptFailure?
         let encoder = JSONEncoder()
@@ -101,14 +113,23 @@ struct ChatProxy: Sendable {
                 let body = ByteBuffer(data: try encoder.encode(chat.upstreamBody(upstreamModel: attempt.model.upstreamModel)))
                 let upstreamRequest = try self.adapter.makeRequest(provider: attempt.provider, body: body, stream: chat.stream)
                 let response = try await self.adapter.send(
-                    upstreamRequest, deadline: .now() + .milliseconds(Int64(timeouts.firstTokenMs)), logger: logger)
+                    upstreamRequest,
+                    deadline: .now() + .milliseconds(Int64(timeouts.firstTokenMs)),
+                    logger: logger
+                )
                 let status = Int(response.status.code)
                 if (200..<300).contains(status) {
                     let result =
                         chat.stream
                         ? try await self.relayStream(
-                            response, chat: chat, attempt: attempt, plan: plan, decision: decision,
-                            firstTokenDeadline: firstTokenDeadline, totalDeadline: totalDeadline)
+                            response,
+                            chat: chat,
+                            attempt: attempt,
+                            plan: plan,
+                            decision: decision,
+                            firstTokenDeadline: firstTokenDeadline,
+                            totalDeadline: totalDeadline
+                        )
                         : try await self.relayBody(response, attempt: attempt, plan: plan, decision: decision, deadline: totalDeadline)
                     self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: "ok")
                     return result
@@ -132,7 +153,8 @@ struct ChatProxy: Sendable {
                     metadata: [
                         "model": "\(attempt.model.name)", "provider": "\(attempt.provider.name)", "failure": "\(failure)",
                         "attempt": "\(decision.attempts)",
-                    ])
+                    ]
+                )
                 lastFailure = failure
             }
         }
@@ -144,22 +166,34 @@ struct ChatProxy: Sendable {
         switch failure {
         case .status(429):
             return APIError(
-                status: 429, type: "rate_limit_error", code: "upstream_rate_limited",
-                message: "Every upstream for this route is rate limiting (\(summary)).")
+                status: 429,
+                type: "rate_limit_error",
+                code: "upstream_rate_limited",
+                message: "Every upstream for this route is rate limiting (\(summary))."
+            )
         case .timeout:
             return APIError(
-                status: 504, type: "upstream_error", code: "upstream_timeout",
-                message: "No upstream answered in time (\(summary)).")
+                status: 504,
+                type: "upstream_error",
+                code: "upstream_timeout",
+                message: "No upstream answered in time (\(summary))."
+            )
         default:
             return APIError(
-                status: 502, type: "upstream_error", code: "upstream_unavailable",
-                message: "All \(decision.attempts) upstream attempts failed (\(summary)).")
+                status: 502,
+                type: "upstream_error",
+                code: "upstream_unavailable",
+                message: "All \(decision.attempts) upstream attempts failed (\(summary))."
+            )
         }
     }
 
     /// A complete (non-streaming) upstream answer, relayed with its status.
     private func relayBody(
-        _ response: HTTPClientResponse, attempt: AttemptPlan.Attempt, plan: AttemptPlan, decision: DecisionHeaders,
+        _ response: HTTPClientResponse,
+        attempt: AttemptPlan.Attempt,
+        plan: AttemptPlan,
+        decision: DecisionHeaders,
         deadline: ContinuousClock.Instant
     ) async throws -> Response {
         let limit = self.maxResponseBodyBytes
@@ -168,7 +202,7 @@ struct ChatProxy: Sendable {
         if (200..<300).contains(status), let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
             let usage = Usage(completion: json)
         {
-            self.metrics.tokens(route: plan.route.alias, model: attempt.model.name, usage: usage)
+            self.metrics.tokens(route: plan.label, model: attempt.model.name, usage: usage)
         }
         var headers = HTTPFields()
         headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
@@ -179,8 +213,13 @@ struct ChatProxy: Sendable {
     /// A streaming answer: waits for the first chunk (so a silent upstream still falls back),
     /// then relays server-sent events one by one as they arrive.
     private func relayStream(
-        _ response: HTTPClientResponse, chat: ChatRequest, attempt: AttemptPlan.Attempt, plan: AttemptPlan, decision: DecisionHeaders,
-        firstTokenDeadline: ContinuousClock.Instant, totalDeadline: ContinuousClock.Instant
+        _ response: HTTPClientResponse,
+        chat: ChatRequest,
+        attempt: AttemptPlan.Attempt,
+        plan: AttemptPlan,
+        decision: DecisionHeaders,
+        firstTokenDeadline: ContinuousClock.Instant,
+        totalDeadline: ContinuousClock.Instant
     ) async throws -> Response {
         let upstream = UpstreamBody(response.body)
         guard let first = try await withDeadline(min(firstTokenDeadline, totalDeadline), { try await upstream.next() }) else {
@@ -192,10 +231,11 @@ struct ChatProxy: Sendable {
         decision.apply(to: &headers)
         let metrics = self.metrics
         let includeUsage = chat.includeUsage
-        let route = plan.route.alias
+        let route = plan.label
         let model = attempt.model.name
         return Response(
-            status: .ok, headers: headers,
+            status: .ok,
+            headers: headers,
             body: ResponseBody { writer in
                 var relay = SSERelay(includeUsage: includeUsage)
                 var chunk: ByteBuffer? = first
@@ -220,7 +260,8 @@ struct ChatProxy: Sendable {
                 }
                 if let usage = relay.usage { metrics.tokens(route: route, model: model, usage: usage) }
                 try await writer.finish(nil)
-            })
+            }
+        )
     }
 
     static func errorResponse(_ error: APIError, decision: DecisionHeaders) -> Response {

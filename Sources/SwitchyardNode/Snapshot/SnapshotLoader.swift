@@ -55,14 +55,18 @@ struct SnapshotLoader: Sendable {
         }
         let snapshot: ConfigSnapshot
         do {
-            snapshot = try SnapshotCodec.decode(manifest: manifest, blobs: used, unseal: self.sealer.unseal)
+            snapshot = try SnapshotCodec.decode(manifest: manifest, blobs: used, unseal: { try self.sealer.unseal($0, provider: $1) })
             try snapshot.validate(limits: self.limits)
         } catch {
             throw .rejected(error.reason)
         }
         return LoadedSnapshot(
-            version: snapshot.version, manifestSHA256: Hashing.sha256Hex(manifestBytes), table: RoutingTable(snapshot),
-            manifestBytes: manifestBytes, blobs: used)
+            version: snapshot.version,
+            manifestSHA256: Hashing.sha256Hex(manifestBytes),
+            table: RoutingTable(snapshot),
+            manifestBytes: manifestBytes,
+            blobs: used
+        )
     }
 }
 

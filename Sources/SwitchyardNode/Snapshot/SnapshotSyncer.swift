@@ -54,8 +54,8 @@ struct SnapshotSyncer: Service {
                     }
                 } catch SnapshotLoader.LoadError.rejected(let reason) {
                     // Keep serving the old snapshot; wait for a version newer than the rejected one.
-                    after = Int(manifest.version)
-                    pending = self.status(nack: Int(manifest.version), reason: reason)
+                    after = Int(clamping: manifest.version)
+                    pending = self.status(nack: Int(clamping: manifest.version), reason: reason)
                     self.metrics.snapshotRejections.increment()
                     self.logger.error("rejected snapshot", metadata: ["version": "\(manifest.version)", "reason": "\(reason)"])
                 }
