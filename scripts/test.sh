@@ -22,16 +22,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if ! python3 -c "import openai" 2>/dev/null; then
-  echo "==> installing the openai Python SDK (Tests/sdk/requirements.txt)"
+if ! python3 -c "import openai, openapi_spec_validator" 2>/dev/null; then
+  echo "==> installing the Python test tools (Tests/sdk/requirements.txt)"
   python3 -m pip install -q -r Tests/sdk/requirements.txt 2>/dev/null \
     || python3 -m pip install -q --break-system-packages -r Tests/sdk/requirements.txt
 fi
 export SWITCHYARD_REQUIRE_SDK=1
 
+echo "==> validating docs/openapi.yaml (OpenAPI 3.1)"
+python3 -c "import yaml; from openapi_spec_validator import validate; validate(yaml.safe_load(open('docs/openapi.yaml'))); print('docs/openapi.yaml is valid')"
+
 flags=()
 if [ "${SWITCHYARD_STRICT:-0}" = 1 ]; then
   flags=(-Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error)
+  echo "==> swift format lint --strict"
+  swift format lint --strict --recursive Sources Tests
 fi
 echo "==> swift build --build-tests ${flags[*]}"
 swift build --build-tests "${flags[@]}"

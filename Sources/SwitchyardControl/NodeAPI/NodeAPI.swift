@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 public import Hummingbird
@@ -14,20 +13,26 @@ import SwitchyardWire
 public struct NodeAPI: Sendable {
     let store: ConfigStore
     let publisher: SnapshotPublisher
-    let tokenDigest: SHA256Digest
+    let nodeToken: String
     let maxWait: Duration
     let logger: Logger
 
     public init(store: ConfigStore, publisher: SnapshotPublisher, nodeToken: String, maxWait: Duration = .seconds(30), logger: Logger) {
         self.store = store
         self.publisher = publisher
-        self.tokenDigest = SHA256.hash(data: Data(nodeToken.utf8))
+        self.nodeToken = nodeToken
         self.maxWait = maxWait
         self.logger = logger
     }
 
     public func register(on router: Router<some RequestContext>) {
-        let group = router.group("node/v1").add(middleware: NodeAuthMiddleware(tokenDigest: self.tokenDigest))
+        let group = router.group("node/v1").add(
+            middleware: BearerAuthMiddleware(
+                token: self.nodeToken,
+                missing: { HTTPError(.unauthorized, message: "node token required") },
+                wrong: { HTTPError(.forbidden, message: "node token not valid") }
+            )
+        )
 
         group.get("snapshot") { request, _ -> Response in
             let query = request.uri.queryParameters
@@ -113,19 +118,5 @@ public struct NodeAPI: Sendable {
 
     static func versionHeader(_ version: Int) -> HTTPFields {
         [HTTPField.Name("x-switchyard-config-version")!: String(max(version, 0))]
-    }
-}
-
-struct NodeAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let tokenDigest: SHA256Digest
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw HTTPError(.unauthorized, message: "node token required")
-        }
-        guard SHA256.hash(data: Data(header.dropFirst("Bearer ".count).utf8)) == self.tokenDigest else {
-            throw HTTPError(.forbidden, message: "node token not valid")
-        }
-        return try await next(request, context)
     }
 }

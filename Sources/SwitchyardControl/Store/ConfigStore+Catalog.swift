@@ -89,9 +89,7 @@ extension ConfigStore {
                 throw StoreError.conflict("provider '\(name)' is used by models: \(models.joined(separator: ", "))")
             }
             let rows = try await connection.query("DELETE FROM providers WHERE name = \(name) RETURNING name", logger: logger)
-            var found = false
-            for try await _ in rows.decode(String.self) { found = true }
-            guard found else { throw StoreError.notFound("provider '\(name)' does not exist") }
+            try await Self.requireRow(rows, else: StoreError.notFound("provider '\(name)' does not exist"))
         }.1
     }
 
@@ -191,9 +189,7 @@ extension ConfigStore {
                 throw StoreError.conflict("model '\(name)' is used by routes: \(routes.joined(separator: ", "))")
             }
             let rows = try await connection.query("DELETE FROM models WHERE name = \(name) RETURNING name", logger: logger)
-            var found = false
-            for try await _ in rows.decode(String.self) { found = true }
-            guard found else { throw StoreError.notFound("model '\(name)' does not exist") }
+            try await Self.requireRow(rows, else: StoreError.notFound("model '\(name)' does not exist"))
         }.1
     }
 }

@@ -141,9 +141,7 @@ extension ConfigStore {
                 "DELETE FROM routes WHERE tenant = \(tenant) AND alias = \(alias) RETURNING alias",
                 logger: logger
             )
-            var found = false
-            for try await _ in rows.decode(String.self) { found = true }
-            guard found else { throw StoreError.notFound("route '\(alias)' does not exist in tenant '\(tenant)'") }
+            try await Self.requireRow(rows, else: StoreError.notFound("route '\(alias)' does not exist in tenant '\(tenant)'"))
         }.1
     }
 }

@@ -107,6 +107,12 @@ public struct ConfigStore: Sendable {
         }
     }
 
+    /// Throws `error` unless `rows` holds at least one row (a DELETE … RETURNING that hit nothing).
+    static func requireRow(_ rows: PostgresRowSequence, else error: StoreError) async throws {
+        for try await _ in rows { return }
+        throw error
+    }
+
     public func currentVersion() async throws -> Int {
         let rows = try await self.client.query("SELECT version FROM config_state", logger: self.logger)
         for try await version in rows.decode(Int.self) { return version }
@@ -167,9 +173,7 @@ extension ConfigStore {
         let logger = self.logger
         return try await self.write(.init(actor: actor, action: "delete", objectType: "tenant", objectID: name)) { connection, _ in
             let rows = try await connection.query("DELETE FROM tenants WHERE name = \(name) RETURNING name", logger: logger)
-            var found = false
-            for try await _ in rows.decode(String.self) { found = true }
-            guard found else { throw StoreError.notFound("tenant '\(name)' does not exist") }
+            try await Self.requireRow(rows, else: StoreError.notFound("tenant '\(name)' does not exist"))
         }.1
     }
 
