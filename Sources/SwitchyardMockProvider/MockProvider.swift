@@ -104,6 +104,8 @@ public enum MockProvider {
                 body: ResponseBody { writer in
                     for (index, chunk) in chunks.enumerated() {
                         if cut, index == 2 {
+                            // Let the chunks already written reach the wire, then drop the connection.
+                            try await Task.sleep(for: .milliseconds(50))
                             try await channel.close()
                             return
                         }

@@ -85,7 +85,8 @@ public enum TestServers {
         stateDirectory: String? = nil,
         nodeID: String = "test-node-" + UUID().uuidString.prefix(6),
         limits: SnapshotLimits = .init(),
-        longPollWait: Duration = .seconds(30)
+        longPollWait: Duration = .seconds(30),
+        maxRequestBodyBytes: Int = 16 << 20
     ) async throws -> RunningServer {
         let configuration = NodeConfiguration(
             host: "127.0.0.1",
@@ -96,7 +97,8 @@ public enum TestServers {
             nodeID: nodeID,
             limits: limits,
             longPollWait: longPollWait,
-            upstreamConnectTimeout: .milliseconds(500)
+            upstreamConnectTimeout: .milliseconds(500),
+            maxRequestBodyBytes: maxRequestBodyBytes
         )
         return try await RunningServer.start { onRunning in
             buildNodeApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)

@@ -113,12 +113,18 @@ struct Fixture {
         return Int(body["version"]?.intValue ?? -1)
     }
 
-    func node(stateDirectory: String? = nil, limits: SnapshotLimits = .init(), controlURL: String? = nil) async throws -> RunningServer {
+    func node(
+        stateDirectory: String? = nil,
+        limits: SnapshotLimits = .init(),
+        controlURL: String? = nil,
+        maxRequestBodyBytes: Int = 16 << 20
+    ) async throws -> RunningServer {
         try await TestServers.node(
             controlURL: controlURL ?? self.control.url,
             secrets: self.secrets,
             stateDirectory: stateDirectory,
-            limits: limits
+            limits: limits,
+            maxRequestBodyBytes: maxRequestBodyBytes
         )
     }
 

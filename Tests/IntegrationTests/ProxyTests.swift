@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import SwitchyardCLI
 import SwitchyardCore
 import SwitchyardTesting
 import Testing
@@ -47,13 +48,56 @@ import Testing
         }
     }
 
+    @Test func rotatedProviderKeyReachesTheUpstream() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let node = try await fixture.node()
+            #expect(await fixture.waitForRoute(node, key: key, alias: "chat"))
+            // A PUT without api_key keeps the stored key; one with api_key replaces it.
+            try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/providers/mock",
+                ["kind": "openai_compatible", "base_url": .string(fixture.mock.url + "/v1")]
+            )
+            let kept = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", message: "__echo_auth__"))
+            #expect(kept.json["choices"]?[0]?["message"]?["content"] == "Bearer sk-upstream-secret")
+            try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/providers/mock",
+                ["kind": "openai_compatible", "base_url": .string(fixture.mock.url + "/v1"), "api_key": "sk-rotated"]
+            )
+            #expect(
+                await eventually {
+                    let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", message: "__echo_auth__"))
+                    return response.json["choices"]?[0]?["message"]?["content"] == "Bearer sk-rotated"
+                }
+            )
+            await node.stop()
+        }
+    }
+
+    @Test func oversizedBodyIsRefusedWithAnOpenAIError() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let node = try await fixture.node(maxRequestBodyBytes: 64 * 1024)
+            #expect(await fixture.waitForRoute(node, key: key, alias: "chat"))
+            let huge = String(repeating: "x", count: 100 * 1024)
+            let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", message: huge))
+            #expect(response.status == 413)
+            #expect(response.json["error"]?["code"] == "request_too_large")
+            await node.stop()
+        }
+    }
+
     @Test(arguments: [
         ("fail500", "status_500"), ("fail429", "status_429"), ("hang", "timeout"), ("refused", "connect_error"), ("reset", ""),
     ])
     func fallsBackOnTransportFailures(failing: String, reason: String) async throws {
         try await Fixture.with { fixture in
             let key = try await fixture.seed()
-            try await fixture.route("chat", failing, fallbacks: ["good-b"], firstTokenMs: 600)
+            try await fixture.route("chat", failing, fallbacks: ["good-b"], firstTokenMs: 600, totalMs: 1_000)
             let node = try await fixture.node()
             #expect(await fixture.waitForRoute(node, key: key, alias: "chat", timeout: .seconds(5)))
             let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat"))
@@ -63,6 +107,25 @@ import Testing
             #expect(response.headers["x-switchyard-provider"] == "mock-b")
             #expect(response.headers["x-switchyard-fallback-reasons"]?.hasPrefix("\(failing):\(reason)") == true)
             #expect(response.json["choices"]?[0]?["message"]?["content"] == "mock reply to: hello")
+            await node.stop()
+        }
+    }
+
+    /// `first_token_ms` bounds how long a stream may take to start; `total_ms` (20 s here) does not apply yet.
+    @Test func silentStreamFallsBackAfterTheFirstTokenTimeout() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "hang", fallbacks: ["good-b"], firstTokenMs: 500, totalMs: 20_000)
+            try await fixture.route("probe", "good")
+            let node = try await fixture.node()
+            #expect(await fixture.waitForRoute(node, key: key, alias: "probe"))
+            let started = ContinuousClock.now
+            let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", stream: true))
+            #expect(started.duration(to: .now) < .seconds(10))
+            #expect(response.status == 200)
+            #expect(response.headers["x-switchyard-attempts"] == "2")
+            #expect(response.headers["x-switchyard-fallback-reasons"] == "hang:timeout")
+            #expect(response.body.hasSuffix("data: [DONE]\n\n"))
             await node.stop()
         }
     }

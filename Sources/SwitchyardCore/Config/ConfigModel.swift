@@ -60,7 +60,8 @@ public struct Timeouts: Sendable, Hashable, Codable {
     public static let defaultTotalMs = 120_000
     public static let maximumMs = 600_000
 
-    /// Until the upstream's response head (and, when streaming, its first chunk).
+    /// Streaming requests: until the upstream's first chunk. (A non-streaming answer arrives
+    /// whole, so only `totalMs` bounds it.)
     public var firstTokenMs: Int
     /// The whole attempt, body included.
     public var totalMs: Int

@@ -112,16 +112,18 @@ struct ChatProxy: Sendable {
             do {
                 let body = ByteBuffer(data: try encoder.encode(chat.upstreamBody(upstreamModel: attempt.model.upstreamModel)))
                 let upstreamRequest = try self.adapter.makeRequest(provider: attempt.provider, body: body, stream: chat.stream)
+                // A stream must start within first_token_ms; a complete answer has total_ms.
+                let headDeadline = chat.stream ? min(firstTokenDeadline, totalDeadline) : totalDeadline
                 let response = try await self.adapter.send(
                     upstreamRequest,
-                    deadline: .now() + .milliseconds(Int64(timeouts.firstTokenMs)),
+                    deadline: .now() + .milliseconds(ContinuousClock.now.duration(to: headDeadline).milliseconds),
                     logger: logger
                 )
                 let status = Int(response.status.code)
                 if (200..<300).contains(status) {
-                    let result =
-                        chat.stream
-                        ? try await self.relayStream(
+                    if chat.stream {
+                        // The stream's outcome is recorded when it ends.
+                        return try await self.relayStream(
                             response,
                             chat: chat,
                             attempt: attempt,
@@ -130,7 +132,8 @@ struct ChatProxy: Sendable {
                             firstTokenDeadline: firstTokenDeadline,
                             totalDeadline: totalDeadline
                         )
-                        : try await self.relayBody(response, attempt: attempt, plan: plan, decision: decision, deadline: totalDeadline)
+                    }
+                    let result = try await self.relayBody(response, attempt: attempt, plan: plan, decision: decision, deadline: totalDeadline)
                     self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: "ok")
                     return result
                 }
@@ -233,6 +236,7 @@ struct ChatProxy: Sendable {
         let includeUsage = chat.includeUsage
         let route = plan.label
         let model = attempt.model.name
+        let provider = attempt.provider.name
         return Response(
             status: .ok,
             headers: headers,
@@ -259,6 +263,7 @@ struct ChatProxy: Sendable {
                     try await writer.write(ByteBuffer(bytes: SSERelay.errorEvent(failure)))
                 }
                 if let usage = relay.usage { metrics.tokens(route: route, model: model, usage: usage) }
+                metrics.attempt(provider: provider, model: model, outcome: failure == nil ? "ok" : "interrupted_mid_stream")
                 try await writer.finish(nil)
             }
         )
