@@ -27,6 +27,11 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Delay per streamed token of the mock provider, in milliseconds.") var tokenLatencyMs = 20
     @Flag(help: "Start, seed, print the connection details and stop again (a smoke test).") var exitAfterSeed = false
 
+    func validate() throws {
+        guard (1024...65_000).contains(self.basePort) else { throw ValidationError("--base-port must be 1024...65000") }
+        guard (0...60_000).contains(self.tokenLatencyMs) else { throw ValidationError("--token-latency-ms must be 0...60000") }
+    }
+
     func run() async throws {
         let logger = makeLogger("switchyard-dev")
         let state = URL(fileURLWithPath: self.stateDir, isDirectory: true).standardizedFileURL

@@ -84,6 +84,16 @@ public struct NodeCommand: AsyncParsableCommand {
 
     public init() {}
 
+    public func validate() throws {
+        guard (1...600_000).contains(self.upstreamConnectTimeoutMs) else {
+            throw ValidationError("--upstream-connect-timeout-ms must be 1...600000")
+        }
+        guard self.maxRoutesPerTenant > 0, self.maxSnapshotBytes > 0 else {
+            throw ValidationError("--max-routes-per-tenant and --max-snapshot-bytes must be positive")
+        }
+        guard (1...65_535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
+    }
+
     public func run() async throws {
         let logger = makeLogger("switchyard-node")
         var limits = SnapshotLimits()

@@ -5,7 +5,7 @@ import NIOCore
 public import PostgresNIO
 import Prometheus
 import ServiceLifecycle
-import SwitchyardCore
+public import SwitchyardCore
 import SwitchyardWire
 
 /// Everything the control plane needs to start.
@@ -20,6 +20,9 @@ public struct ControlConfiguration: Sendable {
     public var versionPollInterval: Duration
     /// The longest a snapshot long-poll is held.
     public var maxLongPoll: Duration
+    /// Limits enforced on write, so the control plane never publishes what nodes would reject.
+    /// Keep them at or below the nodes' `--max-*` settings.
+    public var limits: SnapshotLimits
 
     public init(
         host: String = "127.0.0.1",
@@ -29,7 +32,8 @@ public struct ControlConfiguration: Sendable {
         nodeToken: String,
         masterKey: MasterKey,
         versionPollInterval: Duration = .seconds(5),
-        maxLongPoll: Duration = .seconds(30)
+        maxLongPoll: Duration = .seconds(30),
+        limits: SnapshotLimits = .init()
     ) {
         self.host = host
         self.port = port
@@ -39,6 +43,7 @@ public struct ControlConfiguration: Sendable {
         self.masterKey = masterKey
         self.versionPollInterval = versionPollInterval
         self.maxLongPoll = maxLongPoll
+        self.limits = limits
     }
 }
 
@@ -52,7 +57,12 @@ public func buildControlApplication(
     let client = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
     let store = ConfigStore(client: client, logger: logger)
     let compiler = SnapshotCompiler(masterKey: configuration.masterKey, sealer: CredentialSealer(nodeToken: configuration.nodeToken))
-    let publisher = SnapshotPublisher(compiler: compiler, logger: logger) { try await store.readSnapshotSource() }
+    let publisher = SnapshotPublisher(
+        compiler: compiler,
+        logger: logger,
+        readSource: { try await store.readSnapshotSource() },
+        readVersion: { try await store.currentVersion() }
+    )
     let schemaReady = SchemaGate()
     let watcher = ConfigVersionWatcher(
         store: store,
@@ -94,7 +104,9 @@ public func buildControlApplication(
             body: .init(byteBuffer: ByteBuffer(bytes: buffer))
         )
     }
-    AdminAPI(store: store, masterKey: configuration.masterKey, adminToken: configuration.adminToken).register(on: router)
+    AdminAPI(store: store, masterKey: configuration.masterKey, adminToken: configuration.adminToken, limits: configuration.limits).register(
+        on: router
+    )
     NodeAPI(store: store, publisher: publisher, nodeToken: configuration.nodeToken, maxWait: configuration.maxLongPoll, logger: logger)
         .register(on: router)
 

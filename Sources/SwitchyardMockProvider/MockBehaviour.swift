@@ -13,6 +13,7 @@ public struct MockBehaviour: Sendable, Hashable {
         case status500 = "500"
         case status429 = "429"
         case status400 = "400"
+        case status401 = "401"
         case hang
         case cut
         case reset

@@ -65,6 +65,13 @@ public enum MockProvider {
             var response = error(429, type: "rate_limit_error", code: "rate_limit_exceeded", message: "mock: injected rate limit")
             response.headers[HTTPField.Name("retry-after")!] = "1"
             return response
+        case .status401:
+            return error(
+                401,
+                type: "invalid_request_error",
+                code: "invalid_api_key",
+                message: "mock: Incorrect API key provided: \(request.headers[.authorization] ?? "<none>")"
+            )
         case .status400: return error(400, type: "invalid_request_error", code: "mock_bad_request", message: "mock: injected bad request")
         case .hang:
             // Never answer; give up when the caller goes away (or after two minutes).

@@ -63,7 +63,8 @@ public enum TestServers {
     public static func control(
         database: PostgresClient.Configuration,
         secrets: TestSecrets,
-        versionPollInterval: Duration = .seconds(60)
+        versionPollInterval: Duration = .seconds(60),
+        limits: SnapshotLimits = .init()
     ) async throws -> RunningServer {
         let configuration = ControlConfiguration(
             host: "127.0.0.1",
@@ -72,7 +73,8 @@ public enum TestServers {
             adminToken: secrets.adminToken,
             nodeToken: secrets.nodeToken,
             masterKey: try MasterKey(base64: secrets.masterKey),
-            versionPollInterval: versionPollInterval
+            versionPollInterval: versionPollInterval,
+            limits: limits
         )
         return try await RunningServer.start { onRunning in
             buildControlApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)

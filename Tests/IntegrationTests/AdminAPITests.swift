@@ -87,6 +87,7 @@ struct AdminAPITests {
                 (.GET, "/admin/v1/tenants/acme/routes/none/revisions/x", "", 404, "not_found", nil),
                 (.GET, "/admin/v1/nothing-here", "", 404, "unknown_path", nil),
                 (.GET, "/admin/v1/audit?limit=0", "", 422, "invalid_field", "limit"),
+                (.POST, "/admin/v1/tenants", #"{"name":"nul","display_name":"a\u0000b"}"#, 422, "invalid_field", "display_name"),
             ]
             for (method, path, body, status, code, field) in cases {
                 let (got, json, _) = try await raw(fixture, method, path, body: body, token: token)
@@ -97,6 +98,36 @@ struct AdminAPITests {
             }
             #expect(try await fixture.configVersion() == before, "a rejected write changed the config version")
         }
+    }
+
+    /// The control plane refuses writes its nodes would reject, instead of publishing a
+    /// snapshot every node NACKs.
+    @Test func nodeLimitsAreEnforcedOnWrite() async throws {
+        let http = makeTestHTTPClient()
+        let secrets = TestSecrets()
+        var limits = SnapshotLimits()
+        limits.maxKeysPerTenant = 1
+        limits.maxRoutesPerTenant = 1
+        let control = try await TestServers.control(database: try await TestPostgres.makeDatabase(), secrets: secrets, limits: limits)
+        let admin = AdminClient.test(http, control, secrets)
+        try await admin.send(.PUT, "/admin/v1/providers/p", ["kind": "openai", "base_url": "https://api.example.com/v1"])
+        try await admin.send(
+            .PUT,
+            "/admin/v1/models/m",
+            ["provider": "p", "upstream_model": "u", "input_price_per_mtok": 0, "output_price_per_mtok": 0]
+        )
+        try await admin.send(.POST, "/admin/v1/tenants", ["name": "t"])
+        try await admin.send(.POST, "/admin/v1/tenants/t/keys", ["name": "one"])
+        let (keyStatus, keyError) = try await admin.send(.POST, "/admin/v1/tenants/t/keys", ["name": "two"], allow: [409])
+        #expect(keyStatus == 409)
+        #expect(keyError["error"]?["message"]?.stringValue?.contains("limit") == true)
+        try await admin.send(.PUT, "/admin/v1/tenants/t/routes/a", ["default": ["model": "m"]])
+        // A new revision of an existing route is fine; a second route is not.
+        try await admin.send(.PUT, "/admin/v1/tenants/t/routes/a", ["default": ["model": "m"], "comment": "again", "timeouts": ["total_ms": 5000]])
+        let (routeStatus, _) = try await admin.send(.PUT, "/admin/v1/tenants/t/routes/b", ["default": ["model": "m"]], allow: [409])
+        #expect(routeStatus == 409)
+        await control.stop()
+        try await http.shutdown()
     }
 
     @Test func routesKeepImmutableRevisions() async throws {

@@ -68,7 +68,8 @@ struct Fixture {
             ["kind": "openai", "base_url": .string("http://127.0.0.1:\(try freePort())/v1")]
         )
         let models: [(String, String, String)] = [
-            ("good", "mock", "good-model"), ("good-b", "mock-b", "good-b-model"), ("fail500", "mock", "fault-500"),
+            ("good", "mock", "good-model"), ("unauthorized", "mock", "fault-401"), ("good-b", "mock-b", "good-b-model"),
+            ("fail500", "mock", "fault-500"),
             ("fail429", "mock", "fault-429"), ("bad400", "mock", "fault-400"), ("hang", "mock", "fault-hang"),
             ("cut", "mock", "fault-cut"), ("slow", "mock", "latency-150:slow"), ("reset", "mock", "fault-reset"),
             ("refused", "dead", "anything"),

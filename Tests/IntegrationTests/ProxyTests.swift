@@ -145,6 +145,24 @@ import Testing
         }
     }
 
+    /// A provider refusing the router (bad credentials, wrong URL) is the operator's problem: a 502
+    /// that names the provider, never the provider's body (it may echo part of the provider key).
+    @Test func providerRefusingTheRouterIsA502WithoutItsBody() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "unauthorized", fallbacks: ["good-b"])
+            let node = try await fixture.node()
+            #expect(await eventually { try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).status == 502 })
+            let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat"))
+            #expect(response.status == 502)
+            #expect(response.headers["x-switchyard-attempts"] == "1")
+            #expect(response.json["error"]?["code"] == "upstream_misconfigured")
+            #expect(response.json["error"]?["message"]?.stringValue?.contains("'mock'") == true)
+            #expect(!response.body.contains("sk-upstream-secret"))
+            await node.stop()
+        }
+    }
+
     @Test func allTargetsFailingGivesAnOpenAIError() async throws {
         try await Fixture.with { fixture in
             let key = try await fixture.seed()

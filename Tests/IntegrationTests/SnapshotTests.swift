@@ -199,6 +199,10 @@ import Testing
             let current = try await poll(after: version, waitMs: 700)
             #expect(current.0 == 304)
             #expect(current.1 >= .milliseconds(600))
+            // A node ahead of the database (restored from a backup) gets the database's version at once.
+            let ahead = try await poll(after: version + 5, waitMs: 5_000)
+            #expect(ahead.0 == 200)
+            #expect(ahead.1 < .seconds(1))
 
             var unauthenticated = HTTPClientRequest(url: fixture.control.url + "/node/v1/snapshot?after=0")
             unauthenticated.headers.add(name: "authorization", value: "Bearer wrong")

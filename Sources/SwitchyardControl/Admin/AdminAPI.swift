@@ -3,7 +3,7 @@ import HTTPTypes
 public import Hummingbird
 import NIOCore
 import NIOFoundationCompat
-import SwitchyardCore
+public import SwitchyardCore
 import SwitchyardWire
 
 /// The admin REST API under `/admin/v1`. Handlers validate input, call the store, and render
@@ -12,13 +12,16 @@ public struct AdminAPI: Sendable {
     let store: ConfigStore
     let masterKey: MasterKey
     let adminToken: String
+    /// The nodes' hard limits, enforced on write as well.
+    let limits: SnapshotLimits
     static let actor = "admin"
     static let maxBodyBytes = 1 << 20
 
-    public init(store: ConfigStore, masterKey: MasterKey, adminToken: String) {
+    public init(store: ConfigStore, masterKey: MasterKey, adminToken: String, limits: SnapshotLimits = .init()) {
         self.store = store
         self.masterKey = masterKey
         self.adminToken = adminToken
+        self.limits = limits
     }
 
     /// Every route this API serves, as (method, path template). The OpenAPI test compares it with `docs/openapi.yaml`.
@@ -74,6 +77,7 @@ public struct AdminAPI: Sendable {
         admin.post("tenants/:tenant/keys") { request, context in
             let tenant = try await self.requireTenant(context)
             let input = try AdminInputs.Key(try await Self.body(request, context, emptyIsObject: true))
+            try await self.checkLimit(.apiKeys, tenant: tenant.name, limit: self.limits.maxKeysPerTenant, what: "active keys")
             let (secret, prefix) = APIKeyFormat.generate()
             let id = "key_" + String(APIKeyFormat.generate().secret.suffix(16))
             let hash = Hashing.sha256Hex(Data(secret.utf8))
@@ -221,6 +225,9 @@ public struct AdminAPI: Sendable {
     }
 
     func putRoute(tenant: String, _ input: AdminInputs.Route, mustCreate: Bool) async throws -> Response {
+        if try await self.store.route(tenant: tenant, alias: input.alias) == nil, try await self.store.tenant(tenant) != nil {
+            try await self.checkLimit(.routes, tenant: tenant, limit: self.limits.maxRoutesPerTenant, what: "routes")
+        }
         do {
             let (route, created, version) = try await self.store.putRoute(
                 tenant: tenant,
@@ -244,6 +251,15 @@ public struct AdminAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Refuses a write that every node would reject (NACK), which would freeze the whole fleet's
+    /// config until someone undid it.
+    func checkLimit(_ table: ConfigStore.TenantTable, tenant: String, limit: Int, what: String) async throws {
+        let count = try await self.store.count(table, tenant: tenant)
+        guard count < limit else {
+            throw AdminError.conflict("tenant '\(tenant)' already has \(count) \(what), the limit nodes accept is \(limit)")
+        }
+    }
 
     func requireTenant(_ context: some RequestContext) async throws -> TenantRecord {
         let name = try context.parameters.require("tenant")

@@ -83,6 +83,8 @@ struct InputReader {
     func string(_ key: String) throws(AdminError) -> String? {
         guard let value = self.value(key) else { return nil }
         guard let string = value.stringValue else { throw .invalid(self.field(key), "must be a string, not \(value.typeName)") }
+        // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+        guard !string.utf8.contains(0) else { throw .invalid(self.field(key), "must not contain NUL characters") }
         return string
     }
 

@@ -104,7 +104,7 @@ enum AdminInputs {
     }
 
     struct Route {
-        static let maxFallbacks = 8
+        static let maxFallbacks = SnapshotLimits().maxFallbacks
         var alias: String
         var spec: RouteSpec
         var comment: String

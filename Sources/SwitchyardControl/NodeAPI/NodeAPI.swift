@@ -66,7 +66,7 @@ public struct NodeAPI: Sendable {
 
         group.get("blobs/:sha256") { _, context -> Response in
             let hash = try context.parameters.require("sha256")
-            guard let data = await self.publisher.blob(hash, refresh: { try await self.store.currentVersion() }) else {
+            guard let data = await self.publisher.blob(hash) else {
                 throw HTTPError(.notFound, message: "no shard \(hash); fetch the manifest again")
             }
             return Response(

@@ -39,11 +39,7 @@ public struct ConfigVersionWatcher: Service {
 
     private func pollLoop() async {
         while !Task.isCancelled {
-            do {
-                await self.publisher.observe(version: try await self.store.currentVersion())
-            } catch {
-                self.logger.warning("config version check failed", metadata: ["error": "\(String(reflecting: error))"])
-            }
+            await self.publisher.reconcile()
             try? await Task.sleep(for: self.pollInterval)
         }
     }

@@ -7,9 +7,11 @@ public import Logging
 /// it compiles once per version and wakes every waiter whose `after` is older.
 public actor SnapshotPublisher {
     public typealias Source = @Sendable () async throws -> SnapshotSource
+    public typealias VersionSource = @Sendable () async throws -> Int
 
     let compiler: SnapshotCompiler
     let readSource: Source
+    let readVersion: VersionSource
     let logger: Logger
 
     private var current: CompiledSnapshot?
@@ -17,11 +19,19 @@ public actor SnapshotPublisher {
     private var previousBlobs: [String: Data] = [:]
     private var knownVersion = -1
     private var compiling: Task<CompiledSnapshot, any Error>?
-    private var waiters: [UUID: (after: Int, continuation: CheckedContinuation<CompiledSnapshot?, Never>)] = [:]
+    private var waiters: [UUID: Waiter] = [:]
 
-    public init(compiler: SnapshotCompiler, logger: Logger, readSource: @escaping Source) {
+    private struct Waiter {
+        var after: Int
+        var continuation: CheckedContinuation<CompiledSnapshot?, Never>
+        var timer: Task<Void, Never>?
+    }
+
+    /// `readSource` reads the whole config at one point; `readVersion` only its version.
+    public init(compiler: SnapshotCompiler, logger: Logger, readSource: @escaping Source, readVersion: @escaping VersionSource) {
         self.compiler = compiler
         self.readSource = readSource
+        self.readVersion = readVersion
         self.logger = logger
     }
 
@@ -32,6 +42,9 @@ public actor SnapshotPublisher {
     /// published or `nil` after `timeout`. Usually that is a newer one; an older one means the
     /// database was restored behind what the node has, and the database is the truth.
     public func snapshot(after: Int, timeout: Duration) async throws -> CompiledSnapshot? {
+        // A node ahead of this replica read from a replica that heard of a write first, or the
+        // database went back. Ask the database which, rather than send the node back in time.
+        if after > self.knownVersion { await self.reconcile() }
         if self.knownVersion != after || self.current == nil {
             let snapshot = try await self.compiled()
             if snapshot.version != after { return snapshot }
@@ -39,11 +52,11 @@ public actor SnapshotPublisher {
         let id = UUID()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                self.waiters[id] = (after, continuation)
-                Task {
+                let timer = Task {
                     try? await Task.sleep(for: timeout)
                     self.resume(id, with: nil)
                 }
+                self.waiters[id] = Waiter(after: after, continuation: continuation, timer: timer)
             }
         } onCancel: {
             Task { await self.resume(id, with: nil) }
@@ -52,24 +65,55 @@ public actor SnapshotPublisher {
 
     /// A shard of the current or previous snapshot. A node may have read its manifest from
     /// another replica that is ahead of this one: on a miss, catch up once and look again.
-    public func blob(_ sha256: String, refresh: () async throws -> Int) async -> Data? {
+    public func blob(_ sha256: String) async -> Data? {
         if let data = self.current?.blobs[sha256] ?? self.previousBlobs[sha256] { return data }
-        guard let version = try? await refresh() else { return nil }
-        await self.observe(version: version)
+        await self.reconcile()
         return self.current?.blobs[sha256] ?? self.previousBlobs[sha256]
+    }
+
+    /// Catches up with the database: publishes a newer version, and also an older one when the
+    /// database was restored behind what this replica compiled (the database is the truth).
+    public func reconcile() async {
+        do {
+            let version = try await self.readVersion()
+            if version >= self.knownVersion {
+                await self.observe(version: version)
+                return
+            }
+            // A notification may have raced this read; only a second, still lower read is a restore.
+            let again = try await self.readVersion()
+            guard again < self.knownVersion else { return await self.observe(version: again) }
+            self.logger.warning(
+                "config version went backwards; republishing the database's version",
+                metadata: ["database": "\(again)", "published": "\(self.knownVersion)"]
+            )
+            self.knownVersion = again
+            self.current = nil
+            try await self.publish()
+        } catch {
+            self.logger.error("snapshot reconcile failed", metadata: ["error": "\(String(reflecting: error))"])
+        }
     }
 
     /// Called when a config version is seen (notification or poll).
     public func observe(version: Int) async {
         guard version > self.knownVersion else { return }
+        let before = self.knownVersion
         self.knownVersion = version
         do {
-            let snapshot = try await self.compiled()
-            for (id, waiter) in self.waiters where snapshot.version != waiter.after {
-                self.resume(id, with: snapshot)
-            }
+            try await self.publish()
         } catch {
+            // Forget the version so the next notification or check compiles it again.
+            if self.current?.version ?? -1 < version { self.knownVersion = max(before, self.current?.version ?? -1) }
             self.logger.error("snapshot compile failed", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
+    /// Compiles the newest known version and wakes every waiter it is news to.
+    private func publish() async throws {
+        let snapshot = try await self.compiled()
+        for (id, waiter) in self.waiters where snapshot.version != waiter.after {
+            self.resume(id, with: snapshot)
         }
     }
 
@@ -116,6 +160,7 @@ public actor SnapshotPublisher {
 
     private func resume(_ id: UUID, with snapshot: CompiledSnapshot?) {
         guard let waiter = self.waiters.removeValue(forKey: id) else { return }
+        waiter.timer?.cancel()
         waiter.continuation.resume(returning: snapshot)
     }
 }

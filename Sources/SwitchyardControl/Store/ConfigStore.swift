@@ -113,6 +113,28 @@ public struct ConfigStore: Sendable {
         throw error
     }
 
+    /// How many rows a tenant has in `table` (`api_keys` counts active keys only).
+    public func count(_ table: TenantTable, tenant: String) async throws -> Int {
+        let rows = try await self.client.query(
+            PostgresQuery(
+                unsafeSQL: "SELECT count(*) FROM \(table.rawValue) WHERE tenant = $1\(table == .apiKeys ? " AND revoked_at IS NULL" : "")",
+                binds: {
+                    var binds = PostgresBindings()
+                    binds.append(tenant)
+                    return binds
+                }()
+            ),
+            logger: self.logger
+        )
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    public enum TenantTable: String, Sendable {
+        case apiKeys = "api_keys"
+        case routes
+    }
+
     public func currentVersion() async throws -> Int {
         let rows = try await self.client.query("SELECT version FROM config_state", logger: self.logger)
         for try await version in rows.decode(Int.self) { return version }

@@ -19,6 +19,9 @@ public struct SSEEventSplitter: Sendable {
 
     public init() {}
 
+    /// Bytes received that do not yet form a whole event.
+    public var pendingByteCount: Int { self.buffer.count }
+
     /// Feeds bytes and returns the events they complete.
     public mutating func append(_ bytes: some Sequence<UInt8>) -> [SSEEvent] {
         self.buffer.append(contentsOf: bytes)

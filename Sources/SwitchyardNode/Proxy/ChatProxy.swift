@@ -139,13 +139,17 @@ struct ChatProxy: Sendable {
                 }
                 let failure = AttemptFailure.status(status)
                 guard failure.allowsFallback else {
-                    // The request itself is wrong: the next target would refuse it too. Relay the upstream's answer.
+                    // Not a transport failure: the next target would get the same. No fallback.
                     self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: failure.label)
-                    return try await self.relayBody(response, attempt: attempt, plan: plan, decision: decision, deadline: totalDeadline)
+                    return await self.relayRefusal(response, attempt: attempt, decision: decision, deadline: totalDeadline)
                 }
                 // Drain (bounded) so the connection can be reused, then move on.
                 _ = try? await withDeadline(min(totalDeadline, .now + .seconds(1))) { try await response.body.collect(upTo: 1 << 20) }
                 throw failure
+            } catch let error as APIError {
+                // Decided, not a transport failure (e.g. an oversized answer): no fallback.
+                self.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: error.code ?? "error")
+                throw error
             } catch {
                 let failure: AttemptFailure =
                     error is DeadlineExceeded ? .timeout("no answer within the route's timeout") : ChatCompletionsAdapter.classify(error)
@@ -200,7 +204,17 @@ struct ChatProxy: Sendable {
         deadline: ContinuousClock.Instant
     ) async throws -> Response {
         let limit = self.maxResponseBodyBytes
-        let body = try await withDeadline(deadline) { try await response.body.collect(upTo: limit) }
+        let body: ByteBuffer
+        do {
+            body = try await withDeadline(deadline) { try await response.body.collect(upTo: limit) }
+        } catch is NIOTooManyBytesError {
+            throw APIError(
+                status: 502,
+                type: "upstream_error",
+                code: "upstream_response_too_large",
+                message: "The provider's answer exceeds this node's limit of \(limit) bytes."
+            )
+        }
         let status = Int(response.status.code)
         if (200..<300).contains(status), let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
             let usage = Usage(completion: json)
@@ -211,6 +225,50 @@ struct ChatProxy: Sendable {
         headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
         decision.apply(to: &headers)
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The upstream refused the request with a status that allows no fallback (4xx other than
+    /// 429). A refusal of the request itself (400, 413, 422, …) is relayed when it is an
+    /// OpenAI-shaped error; a refusal of the router (401, 403, 404, 407: bad provider
+    /// credentials or base URL) is the operator's problem and becomes a 502 that names the
+    /// provider but never relays its body (it may echo part of the provider key).
+    private func relayRefusal(
+        _ response: HTTPClientResponse,
+        attempt: AttemptPlan.Attempt,
+        decision: DecisionHeaders,
+        deadline: ContinuousClock.Instant
+    ) async -> Response {
+        let status = Int(response.status.code)
+        let body = try? await withDeadline(deadline) { try await response.body.collect(upTo: 1 << 20) }
+        if [401, 403, 404, 407].contains(status) {
+            return Self.errorResponse(
+                APIError(
+                    status: 502,
+                    type: "upstream_error",
+                    code: "upstream_misconfigured",
+                    message:
+                        "The provider '\(attempt.provider.name)' refused the router (HTTP \(status)); its credentials or base URL need fixing in the admin API."
+                ),
+                decision: decision
+            )
+        }
+        if let body, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
+            case .object = json["error"] ?? .null
+        {
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            decision.apply(to: &headers)
+            return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
+        }
+        return Self.errorResponse(
+            APIError(
+                status: status,
+                type: "invalid_request_error",
+                code: "upstream_rejected",
+                message: "The provider '\(attempt.provider.name)' rejected the request (HTTP \(status))."
+            ),
+            decision: decision
+        )
     }
 
     /// A streaming answer: waits for the first chunk (so a silent upstream still falls back),
@@ -246,6 +304,10 @@ struct ChatProxy: Sendable {
                 var failure: String?
                 while let current = chunk {
                     for event in relay.feed(current) { try await writer.write(ByteBuffer(bytes: event)) }
+                    if relay.pendingBytes > SSERelay.maxEventBytes {
+                        failure = "the upstream sent an event larger than \(SSERelay.maxEventBytes) bytes"
+                        break
+                    }
                     do {
                         chunk = try await withDeadline(totalDeadline) { try await upstream.next() }
                     } catch is DeadlineExceeded {
@@ -256,7 +318,9 @@ struct ChatProxy: Sendable {
                         chunk = nil
                     }
                 }
-                for event in relay.finish() { try await writer.write(ByteBuffer(bytes: event)) }
+                // An unterminated last event is relayed on a clean end only; after a failure it is
+                // a fragment, and the error event must start on a line of its own.
+                if failure == nil { for event in relay.finish() { try await writer.write(ByteBuffer(bytes: event)) } }
                 if failure == nil, !relay.sawDone { failure = "the upstream ended the stream without [DONE]" }
                 if let failure {
                     // Once bytes reached the client there is no fallback: say what happened, in-band.
@@ -275,63 +339,5 @@ struct ChatProxy: Sendable {
         decision.apply(to: &headers)
         let data = (try? JSONEncoder().encode(error.json)) ?? Data()
         return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
-    }
-}
-
-/// The upstream body iterator, handed between the task that waits for the first chunk and the
-/// response writer. Used by one task at a time, never concurrently.
-final class UpstreamBody: @unchecked Sendable {
-    private var iterator: HTTPClientResponse.Body.AsyncIterator
-
-    init(_ body: HTTPClientResponse.Body) {
-        self.iterator = body.makeAsyncIterator()
-    }
-
-    func next() async throws -> ByteBuffer? {
-        try await self.iterator.next()
-    }
-}
-
-/// Splits an upstream SSE stream into events, notes usage, and drops the usage-only chunk when
-/// the client did not ask for it (the node always asks upstream, to account for every request).
-struct SSERelay {
-    let includeUsage: Bool
-    private var splitter = SSEEventSplitter()
-    private(set) var usage: Usage?
-    private(set) var sawDone = false
-
-    init(includeUsage: Bool) { self.includeUsage = includeUsage }
-
-    mutating func feed(_ buffer: ByteBuffer) -> [[UInt8]] {
-        self.filter(self.splitter.append(buffer.readableBytesView))
-    }
-
-    mutating func finish() -> [[UInt8]] {
-        guard let tail = self.splitter.finish() else { return [] }
-        return self.filter([tail])
-    }
-
-    private mutating func filter(_ events: [SSEEvent]) -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        out.reserveCapacity(events.count)
-        for event in events {
-            if event.isDone {
-                self.sawDone = true
-            } else if event.data.contains("\"usage\""), !event.data.contains("\"usage\":null"),
-                let json = try? JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)),
-                let usage = Usage(completion: json)
-            {
-                self.usage = usage
-                if json.isUsageOnlyChunk, !self.includeUsage { continue }
-            }
-            out.append(event.raw)
-        }
-        return out
-    }
-
-    static func errorEvent(_ message: String) -> [UInt8] {
-        let error = APIError(status: 502, type: "upstream_error", code: "stream_interrupted", message: message)
-        let data = (try? JSONEncoder().encode(error.json)) ?? Data()
-        return Array("data: ".utf8) + Array(data) + Array("\n\n".utf8)
     }
 }

@@ -82,7 +82,7 @@ struct SnapshotSyncer: Service {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "authorization", value: "Bearer \(self.configuration.nodeToken)")
         let response = try await self.client.execute(request, timeout: .milliseconds(Int64(waitMs) + 10_000), logger: self.logger)
-        let body = try await response.body.collect(upTo: 16 << 20)
+        let body = try await response.body.collect(upTo: self.configuration.limits.maxSnapshotBytes)
         switch response.status.code {
         case 200:
             let data = Data(buffer: body)

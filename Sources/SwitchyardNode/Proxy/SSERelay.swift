@@ -1,0 +1,71 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import SwitchyardCore
+
+/// The upstream body iterator, handed between the task that waits for the first chunk and the
+/// response writer. Used by one task at a time, never concurrently.
+final class UpstreamBody: @unchecked Sendable {
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+
+    init(_ body: HTTPClientResponse.Body) {
+        self.iterator = body.makeAsyncIterator()
+    }
+
+    func next() async throws -> ByteBuffer? {
+        try await self.iterator.next()
+    }
+}
+
+/// Splits an upstream SSE stream into events, notes usage, and drops the usage-only chunk when
+/// the client did not ask for it (the node always asks upstream, to account for every request).
+struct SSERelay {
+    /// The largest event the node buffers; a longer one ends the stream with an error.
+    static let maxEventBytes = 1 << 20
+
+    let includeUsage: Bool
+    private var splitter = SSEEventSplitter()
+    private(set) var usage: Usage?
+    private(set) var sawDone = false
+
+    init(includeUsage: Bool) { self.includeUsage = includeUsage }
+
+    mutating func feed(_ buffer: ByteBuffer) -> [[UInt8]] {
+        self.filter(self.splitter.append(buffer.readableBytesView))
+    }
+
+    /// Bytes of an event that has not ended yet.
+    var pendingBytes: Int { self.splitter.pendingByteCount }
+
+    /// The last event when the stream ended without its blank line, terminated properly.
+    mutating func finish() -> [[UInt8]] {
+        guard var tail = self.splitter.finish() else { return [] }
+        while tail.raw.last == UInt8(ascii: "\n") || tail.raw.last == UInt8(ascii: "\r") { tail.raw.removeLast() }
+        tail.raw += Array("\n\n".utf8)
+        return self.filter([tail])
+    }
+
+    private mutating func filter(_ events: [SSEEvent]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        out.reserveCapacity(events.count)
+        for event in events {
+            if event.isDone {
+                self.sawDone = true
+            } else if event.data.contains("\"usage\""), !event.data.contains("\"usage\":null"),
+                let json = try? JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)),
+                let usage = Usage(completion: json)
+            {
+                self.usage = usage
+                if json.isUsageOnlyChunk, !self.includeUsage { continue }
+            }
+            out.append(event.raw)
+        }
+        return out
+    }
+
+    static func errorEvent(_ message: String) -> [UInt8] {
+        let error = APIError(status: 502, type: "upstream_error", code: "stream_interrupted", message: message)
+        let data = (try? JSONEncoder().encode(error.json)) ?? Data()
+        return Array("data: ".utf8) + Array(data) + Array("\n\n".utf8)
+    }
+}
