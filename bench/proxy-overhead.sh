@@ -31,7 +31,7 @@ sed "s/MODEL/mock-small/" "$state/post.lua" > "$state/direct.lua"
 sed "s/MODEL/$SWITCHYARD_DEMO_MODEL/" "$state/post.lua" > "$state/node.lua"
 
 run() { # name url script
-  wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$3" "$2/v1/chat/completions" > "$state/$1.txt"
+  wrk -t"$(( connections < 2 ? 1 : 2 ))" -c"$connections" -d"${duration}s" --latency -s "$3" "$2/v1/chat/completions" > "$state/$1.txt"
   echo "== $1"; grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx" "$state/$1.txt" || true
 }
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}'); $(date -u +%F)"

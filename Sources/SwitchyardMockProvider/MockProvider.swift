@@ -47,7 +47,7 @@ public enum MockProvider {
     static func chatCompletions(_ request: Request, context: MockRequestContext, defaultLatencyMs: Int) async throws -> Response {
         var request = request
         let buffer = try await request.collectBody(upTo: 16 << 20)
-        guard let body = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer)), case .object = body,
+        guard let body = try? JSONValue(parsing: buffer.readableBytesView), case .object = body,
             let model = body["model"]?.stringValue
         else {
             return error(400, type: "invalid_request_error", code: "invalid_json", message: "mock: body must be a JSON object with a model")
@@ -212,9 +212,7 @@ public enum MockProvider {
     }
 
     static func encode(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+        String(decoding: value.serialized(sortedKeys: true), as: UTF8.self)
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {

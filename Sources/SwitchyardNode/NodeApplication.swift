@@ -121,8 +121,7 @@ enum ModelsEndpoint {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         decision.apply(to: &headers)
-        let data = (try? JSONEncoder().encode(body)) ?? Data()
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
     }
 }
 

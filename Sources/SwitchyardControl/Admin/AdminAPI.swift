@@ -304,7 +304,7 @@ public struct AdminAPI: Sendable {
         }
         if buffer.readableBytes == 0, emptyIsObject { return [:] }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+            return try JSONValue(parsing: buffer.readableBytesView)
         } catch {
             throw AdminError.invalidJSON
         }

@@ -79,7 +79,7 @@ struct ChatProxy: Sendable {
         }
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+            json = try JSONValue(parsing: buffer.readableBytesView)
         } catch {
             throw APIError.invalidRequest(
                 "We could not parse the JSON body of your request. The body must be a JSON object.",
@@ -99,8 +99,6 @@ struct ChatProxy: Sendable {
         logger: Logger
     ) async throws -> Response {
         var lastFailure: AttemptFailure?
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes
         for attempt in plan.attempts {
             decision.attempts += 1
             decision.model = attempt.model.name
@@ -110,7 +108,7 @@ struct ChatProxy: Sendable {
             let firstTokenDeadline = attemptStart + .milliseconds(timeouts.firstTokenMs)
             let totalDeadline = attemptStart + .milliseconds(timeouts.totalMs)
             do {
-                let body = ByteBuffer(data: try encoder.encode(chat.upstreamBody(upstreamModel: attempt.model.upstreamModel)))
+                let body = ByteBuffer(bytes: chat.upstreamBody(upstreamModel: attempt.model.upstreamModel).serialized())
                 let upstreamRequest = try self.adapter.makeRequest(provider: attempt.provider, body: body, stream: chat.stream)
                 // A stream must start within first_token_ms; a complete answer has total_ms.
                 let headDeadline = chat.stream ? min(firstTokenDeadline, totalDeadline) : totalDeadline
@@ -216,7 +214,7 @@ struct ChatProxy: Sendable {
             )
         }
         let status = Int(response.status.code)
-        if (200..<300).contains(status), let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
+        if (200..<300).contains(status), let json = try? JSONValue(parsing: body.readableBytesView),
             let usage = Usage(completion: json)
         {
             self.metrics.tokens(route: plan.label, model: attempt.model.name, usage: usage)
@@ -252,7 +250,7 @@ struct ChatProxy: Sendable {
                 decision: decision
             )
         }
-        if let body, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
+        if let body, let json = try? JSONValue(parsing: body.readableBytesView),
             case .object = json["error"] ?? .null
         {
             var headers = HTTPFields()
@@ -337,7 +335,10 @@ struct ChatProxy: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         decision.apply(to: &headers)
-        let data = (try? JSONEncoder().encode(error.json)) ?? Data()
-        return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+        return Response(
+            status: .init(code: error.status),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: error.json.serialized()))
+        )
     }
 }

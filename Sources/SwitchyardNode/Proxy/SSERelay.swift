@@ -52,7 +52,7 @@ struct SSERelay {
             if event.isDone {
                 self.sawDone = true
             } else if event.data.contains("\"usage\""), !event.data.contains("\"usage\":null"),
-                let json = try? JSONDecoder().decode(JSONValue.self, from: Data(event.data.utf8)),
+                let json = try? JSONValue(parsing: event.data.utf8),
                 let usage = Usage(completion: json)
             {
                 self.usage = usage
@@ -65,7 +65,6 @@ struct SSERelay {
 
     static func errorEvent(_ message: String) -> [UInt8] {
         let error = APIError(status: 502, type: "upstream_error", code: "stream_interrupted", message: message)
-        let data = (try? JSONEncoder().encode(error.json)) ?? Data()
-        return Array("data: ".utf8) + Array(data) + Array("\n\n".utf8)
+        return Array("data: ".utf8) + error.json.serialized() + Array("\n\n".utf8)
     }
 }
