@@ -134,6 +134,16 @@ struct AdminErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             guard request.uri.path.hasPrefix("/admin/") else { throw error }
+            // The router answers 404 for a known path with another method: that is a 405.
+            let allowed = AdminAPI.methods(servingPath: request.uri.path)
+            if error.status == .notFound, !allowed.isEmpty {
+                throw AdminError(
+                    .methodNotAllowed,
+                    code: "method_not_allowed",
+                    message: "\(request.method.rawValue) is not served here; use \(allowed.joined(separator: ", ")).",
+                    headers: [.allow: allowed.joined(separator: ", ")]
+                )
+            }
             let code: String =
                 switch error.status {
                 case .notFound: "unknown_path"

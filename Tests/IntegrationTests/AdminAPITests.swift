@@ -86,6 +86,8 @@ struct AdminAPITests {
                 (.DELETE, "/admin/v1/providers/mock", "", 409, "conflict", nil),
                 (.GET, "/admin/v1/tenants/acme/routes/none/revisions/x", "", 404, "not_found", nil),
                 (.GET, "/admin/v1/nothing-here", "", 404, "unknown_path", nil),
+                (.PATCH, "/admin/v1/tenants/acme", "{}", 405, "method_not_allowed", nil),
+                (.POST, "/admin/v1/config", "{}", 405, "method_not_allowed", nil),
                 (.GET, "/admin/v1/audit?limit=0", "", 422, "invalid_field", "limit"),
                 (.POST, "/admin/v1/tenants", #"{"name":"nul","display_name":"a\u0000b"}"#, 422, "invalid_field", "display_name"),
             ]

@@ -45,6 +45,16 @@ public struct AdminAPI: Sendable {
         ("GET", "/admin/v1/audit"),
     ]
 
+    /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
+    static func methods(servingPath path: String) -> [String] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return Self.endpoints.filter { endpoint in
+            let template = endpoint.path.split(separator: "/", omittingEmptySubsequences: true)
+            return template.count == parts.count
+                && zip(template, parts).allSatisfy { pattern, part in pattern.hasPrefix("{") || pattern == part }
+        }.map(\.method)
+    }
+
     public func register(on router: Router<some RequestContext>) {
         let admin = router.group("admin/v1").add(
             middleware: BearerAuthMiddleware(

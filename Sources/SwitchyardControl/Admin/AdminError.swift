@@ -10,12 +10,15 @@ public struct AdminError: Error, HTTPResponseError, Sendable {
     public var code: String
     public var message: String
     public var field: String?
+    /// Extra response headers (e.g. `Allow` on 405).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
     }
 
     public static func invalid(_ field: String, _ message: String) -> AdminError {
@@ -38,7 +41,7 @@ public struct AdminError: Error, HTTPResponseError, Sendable {
                 "code": .string(self.code), "message": .string(self.message), "field": self.field.map(JSONValue.string) ?? .null,
             ]
         ]
-        return Response.json(body, status: self.status)
+        return Response.json(body, status: self.status, headers: self.headers)
     }
 }
 
