@@ -16,8 +16,10 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw self.missing() }
-        guard SHA256.hash(data: Data(header.dropFirst("Bearer ".count).utf8)) == self.tokenDigest else { throw self.wrong() }
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        guard let header = request.headers[.authorization], header.utf8.count > 7, header.prefix(7).lowercased() == "bearer "
+        else { throw self.missing() }
+        guard SHA256.hash(data: Data(header.dropFirst(7).utf8)) == self.tokenDigest else { throw self.wrong() }
         return try await next(request, context)
     }
 }

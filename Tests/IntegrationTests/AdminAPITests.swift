@@ -143,9 +143,28 @@ struct AdminAPITests {
             let unchanged = try await fixture.route("chat", "good-b", fallbacks: ["good"])
             #expect(unchanged["revision"] == 2, "an identical PUT must not make a revision")
             #expect(try await fixture.configVersion() == versionBefore)
+            let (_, _, headers) = try await raw(
+                fixture,
+                .PUT,
+                "/admin/v1/tenants/acme/routes/chat",
+                body: #"{"default":{"model":"good-b"},"fallbacks":[{"model":"good"}],"timeouts":{"first_token_ms":5000,"total_ms":20000}}"#,
+                token: fixture.secrets.adminToken
+            )
+            #expect(headers.first(name: "x-switchyard-config-version") == String(versionBefore))
+            // A new comment alone is a new revision (it documents why).
+            let (_, commented) = try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/tenants/acme/routes/chat",
+                [
+                    "default": ["model": "good-b"], "fallbacks": [["model": "good"]],
+                    "timeouts": ["first_token_ms": 5000, "total_ms": 20000], "comment": "why",
+                ]
+            )
+            #expect(commented["revision"] == 3)
+            #expect(commented["comment"] == "why")
 
             let (_, history) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/routes/chat/revisions")
-            #expect(history["data"]?.arrayValue?.compactMap { $0["revision"]?.intValue } == [2, 1])
+            #expect(history["data"]?.arrayValue?.compactMap { $0["revision"]?.intValue } == [3, 2, 1])
             let (_, old) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/routes/chat/revisions/1")
             #expect(old["default"]?["model"] == "good")
             #expect(old["fallbacks"] == [])
@@ -159,6 +178,58 @@ struct AdminAPITests {
             try await fixture.route("chat", "good-b")
             let (deleted, _) = try await fixture.admin.send(.DELETE, "/admin/v1/models/good")
             #expect(deleted == 204)
+        }
+    }
+
+    /// Creates are decided inside the write transaction: of concurrent POSTs for one name,
+    /// exactly one creates it and the others get 409.
+    @Test func concurrentCreatesOfOneNameYieldOneWinner() async throws {
+        try await Fixture.with { fixture in
+            try await fixture.seed()
+            let admin = fixture.admin
+            let routeStatuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await admin.send(
+                            .POST,
+                            "/admin/v1/tenants/acme/routes",
+                            ["alias": "race", "default": ["model": "good"]],
+                            allow: [409]
+                        ).0
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(routeStatuses.sorted() == [201, 409, 409, 409, 409, 409])
+            let providerStatuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await admin.send(
+                            .POST,
+                            "/admin/v1/providers",
+                            ["name": "race", "kind": "openai", "base_url": "https://x.example/v1"],
+                            allow: [409]
+                        ).0
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(providerStatuses.sorted() == [201, 409, 409, 409, 409, 409])
+            let (_, history) = try await admin.send(.GET, "/admin/v1/tenants/acme/routes/race/revisions")
+            #expect(history["data"]?.arrayValue?.count == 1)
+        }
+    }
+
+    @Test func pathNamesArePercentDecodedAndBearerIsCaseInsensitive() async throws {
+        try await Fixture.with { fixture in
+            try await fixture.admin.send(.PUT, "/admin/v1/providers/pp:x", ["kind": "openai", "base_url": "https://x.example/v1"])
+            let (status, body, _) = try await raw(fixture, .GET, "/admin/v1/providers/pp%3Ax", token: fixture.secrets.adminToken)
+            #expect(status == 200)
+            #expect(body["name"] == "pp:x")
+            var request = HTTPClientRequest(url: fixture.control.url + "/admin/v1/config")
+            request.headers.add(name: "authorization", value: "bearer \(fixture.secrets.adminToken)")
+            let response = try await fixture.http.execute(request, timeout: .seconds(10))
+            #expect(response.status == .ok)
         }
     }
 

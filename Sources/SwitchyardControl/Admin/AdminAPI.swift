@@ -75,7 +75,7 @@ public struct AdminAPI: Sendable {
         }
         admin.get("tenants/:tenant") { _, context in Self.render(try await self.requireTenant(context)) }
         admin.delete("tenants/:tenant") { _, context in
-            let name = try context.parameters.require("tenant")
+            let name = try Self.param(context, "tenant")
             let version = try await self.mapped { try await self.store.deleteTenant(name: name, actor: Self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
@@ -100,9 +100,9 @@ public struct AdminAPI: Sendable {
         }
         admin.delete("tenants/:tenant/keys/:key_id") { _, context in
             let tenant = try await self.requireTenant(context)
-            let id = try context.parameters.require("key_id")
+            let id = try Self.param(context, "key_id")
             let (key, version) = try await self.mapped { try await self.store.revokeKey(tenant: tenant.name, id: id, actor: Self.actor) }
-            return Response.json(Self.render(key), headers: version.map(Self.versionHeader) ?? [:])
+            return Response.json(Self.render(key), headers: try await self.versionHeader(version))
         }
 
         admin.get("providers") { _, _ in Self.list(try await self.store.listProviders().map(Self.render)) }
@@ -110,19 +110,19 @@ public struct AdminAPI: Sendable {
             try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: nil), mustCreate: true)
         }
         admin.get("providers/:provider") { _, context in
-            let name = try context.parameters.require("provider")
+            let name = try Self.param(context, "provider")
             guard let provider = try await self.store.provider(name) else { throw AdminError.notFound("provider '\(name)' does not exist") }
             return Self.render(provider)
         }
         admin.put("providers/:provider") { request, context in
-            let name = try context.parameters.require("provider")
+            let name = try Self.param(context, "provider")
             return try await self.putProvider(
                 Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: name),
                 mustCreate: false
             )
         }
         admin.delete("providers/:provider") { _, context in
-            let name = try context.parameters.require("provider")
+            let name = try Self.param(context, "provider")
             let version = try await self.mapped { try await self.store.deleteProvider(name: name, actor: Self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
@@ -132,16 +132,16 @@ public struct AdminAPI: Sendable {
             try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: nil), mustCreate: true)
         }
         admin.get("models/:model") { _, context in
-            let name = try context.parameters.require("model")
+            let name = try Self.param(context, "model")
             guard let model = try await self.store.model(name) else { throw AdminError.notFound("model '\(name)' does not exist") }
             return Self.render(model)
         }
         admin.put("models/:model") { request, context in
-            let name = try context.parameters.require("model")
+            let name = try Self.param(context, "model")
             return try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: name), mustCreate: false)
         }
         admin.delete("models/:model") { _, context in
-            let name = try context.parameters.require("model")
+            let name = try Self.param(context, "model")
             let version = try await self.mapped { try await self.store.deleteModel(name: name, actor: Self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
@@ -151,7 +151,7 @@ public struct AdminAPI: Sendable {
             return Self.list(try await self.store.listRoutes(tenant: tenant.name).map(Self.render))
         }
         admin.post("tenants/:tenant/routes") { request, context in
-            let tenant = try context.parameters.require("tenant")
+            let tenant = try Self.param(context, "tenant")
             return try await self.putRoute(
                 tenant: tenant,
                 try AdminInputs.Route(try await Self.body(request, context), pathAlias: nil),
@@ -160,8 +160,8 @@ public struct AdminAPI: Sendable {
         }
         admin.get("tenants/:tenant/routes/:alias") { _, context in Self.render(try await self.requireRoute(context)) }
         admin.put("tenants/:tenant/routes/:alias") { request, context in
-            let tenant = try context.parameters.require("tenant")
-            let alias = try context.parameters.require("alias")
+            let tenant = try Self.param(context, "tenant")
+            let alias = try Self.param(context, "alias")
             return try await self.putRoute(
                 tenant: tenant,
                 try AdminInputs.Route(try await Self.body(request, context), pathAlias: alias),
@@ -169,8 +169,8 @@ public struct AdminAPI: Sendable {
             )
         }
         admin.delete("tenants/:tenant/routes/:alias") { _, context in
-            let tenant = try context.parameters.require("tenant")
-            let alias = try context.parameters.require("alias")
+            let tenant = try Self.param(context, "tenant")
+            let alias = try Self.param(context, "alias")
             let version = try await self.mapped { try await self.store.deleteRoute(tenant: tenant, alias: alias, actor: Self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
@@ -180,7 +180,7 @@ public struct AdminAPI: Sendable {
         }
         admin.get("tenants/:tenant/routes/:alias/revisions/:revision") { _, context in
             let route = try await self.requireRoute(context)
-            let text = try context.parameters.require("revision")
+            let text = try Self.param(context, "revision")
             guard let revision = Int(text), revision > 0 else { throw AdminError.invalid("revision", "must be a positive integer") }
             guard let found = try await self.store.routeRevisions(tenant: route.tenant, alias: route.alias).first(where: { $0.revision == revision })
             else { throw AdminError.notFound("route '\(route.alias)' has no revision \(revision)") }
@@ -247,7 +247,7 @@ public struct AdminAPI: Sendable {
                 mustCreate: mustCreate,
                 actor: Self.actor
             )
-            return Response.json(Self.render(route), status: created ? .created : .ok, headers: version.map(Self.versionHeader) ?? [:])
+            return Response.json(Self.render(route), status: created ? .created : .ok, headers: try await self.versionHeader(version))
         } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("model") {
             // An unknown model is a bad field in the body, not a missing URL.
             let models = input.spec.models
@@ -262,6 +262,18 @@ public struct AdminAPI: Sendable {
 
     // MARK: Helpers
 
+    /// A path parameter, percent-decoded (`pp%3Ax` names `pp:x`).
+    static func param(_ context: some RequestContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// The version header for an answer; a write that changed nothing reports the current version.
+    func versionHeader(_ version: Int?) async throws -> HTTPFields {
+        if let version { return Self.versionHeader(version) }
+        return Self.versionHeader(try await self.store.currentVersion())
+    }
+
     /// Refuses a write that every node would reject (NACK), which would freeze the whole fleet's
     /// config until someone undid it.
     func checkLimit(_ table: ConfigStore.TenantTable, tenant: String, limit: Int, what: String) async throws {
@@ -272,14 +284,14 @@ public struct AdminAPI: Sendable {
     }
 
     func requireTenant(_ context: some RequestContext) async throws -> TenantRecord {
-        let name = try context.parameters.require("tenant")
+        let name = try Self.param(context, "tenant")
         guard let tenant = try await self.store.tenant(name) else { throw AdminError.notFound("tenant '\(name)' does not exist") }
         return tenant
     }
 
     func requireRoute(_ context: some RequestContext) async throws -> RouteRecord {
         let tenant = try await self.requireTenant(context)
-        let alias = try context.parameters.require("alias")
+        let alias = try Self.param(context, "alias")
         guard let route = try await self.store.route(tenant: tenant.name, alias: alias) else {
             throw AdminError.notFound("route '\(alias)' does not exist in tenant '\(tenant.name)'")
         }

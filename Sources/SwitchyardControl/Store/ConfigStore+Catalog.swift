@@ -49,18 +49,21 @@ extension ConfigStore {
         actor: String
     ) async throws -> (created: Bool, version: Int) {
         let logger = self.logger
-        let existed = try await self.provider(name) != nil
-        if mustCreate, existed { throw StoreError.conflict("provider '\(name)' already exists") }
-        let (created, version) = try await self.write(
+        let (created, version) = try await self.writeDeciding(
             .init(
                 actor: actor,
-                action: existed ? "update" : "create",
+                action: "create",
                 objectType: "provider",
                 objectID: name,
                 shared: true,
                 detail: ["kind": .string(kind.rawValue), "base_url": .string(baseURL), "api_key_changed": .bool(sealedAPIKey != nil)]
             )
         ) { connection, _ in
+            // Decided inside the transaction (writers are serialized): a racing POST gets 409.
+            if mustCreate {
+                let exists = try await connection.query("SELECT 1 FROM providers WHERE name = \(name)", logger: logger)
+                for try await _ in exists { throw StoreError.conflict("provider '\(name)' already exists") }
+            }
             let rows = try await connection.query(
                 """
                 INSERT INTO providers (name, kind, base_url, api_key_sealed) VALUES (\(name), \(kind.rawValue), \(baseURL), \(sealedAPIKey))
@@ -72,7 +75,7 @@ extension ConfigStore {
             )
             var created = false
             for try await inserted in rows.decode(Bool.self) { created = inserted }
-            return created
+            return (created, action: created ? "create" : "update")
         }
         return (created, version)
     }
@@ -139,15 +142,10 @@ extension ConfigStore {
         actor: String
     ) async throws -> (created: Bool, version: Int) {
         let logger = self.logger
-        let existed = try await self.model(name) != nil
-        if mustCreate, existed { throw StoreError.conflict("model '\(name)' already exists") }
-        guard try await self.provider(provider) != nil else {
-            throw StoreError.notFound("provider '\(provider)' does not exist")
-        }
-        return try await self.write(
+        return try await self.writeDeciding(
             .init(
                 actor: actor,
-                action: existed ? "update" : "create",
+                action: "create",
                 objectType: "model",
                 objectID: name,
                 shared: true,
@@ -157,6 +155,12 @@ extension ConfigStore {
                 ]
             )
         ) { connection, _ in
+            if mustCreate {
+                let exists = try await connection.query("SELECT 1 FROM models WHERE name = \(name)", logger: logger)
+                for try await _ in exists { throw StoreError.conflict("model '\(name)' already exists") }
+            }
+            let providerRows = try await connection.query("SELECT 1 FROM providers WHERE name = \(provider)", logger: logger)
+            try await Self.requireRow(providerRows, else: StoreError.notFound("provider '\(provider)' does not exist"))
             let rows = try await connection.query(
                 """
                 INSERT INTO models (name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok)
@@ -170,7 +174,7 @@ extension ConfigStore {
             )
             var created = false
             for try await inserted in rows.decode(Bool.self) { created = inserted }
-            return created
+            return (created, action: created ? "create" : "update")
         }
     }
 

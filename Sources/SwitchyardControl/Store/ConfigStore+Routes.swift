@@ -72,64 +72,87 @@ extension ConfigStore {
         actor: String
     ) async throws -> (route: RouteRecord, created: Bool, version: Int?) {
         guard try await self.tenant(tenant) != nil else { throw StoreError.notFound("tenant '\(tenant)' does not exist") }
-        let current = try await self.route(tenant: tenant, alias: alias)
-        if let current {
-            if mustCreate { throw StoreError.conflict("route '\(alias)' already exists in tenant '\(tenant)'") }
-            if current.spec == spec { return (current, false, nil) }
-        }
-        for model in Set(spec.models) where try await self.model(model) == nil {
-            throw StoreError.notFound("model '\(model)' does not exist")
-        }
         let specText = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         let logger = self.logger
-        let (record, version) = try await self.write(
-            .init(
-                actor: actor,
-                action: current == nil ? "create" : "update",
-                objectType: "route",
-                objectID: "\(tenant)/\(alias)",
-                tenant: tenant,
-                detail: ["spec": (try? JSONDecoder().decode(JSONValue.self, from: Data(specText.utf8))) ?? .null]
-            )
-        ) { connection, _ in
-            let bumped = try await connection.query(
-                """
-                INSERT INTO routes (tenant, alias, current_revision) VALUES (\(tenant), \(alias), 1)
-                ON CONFLICT (tenant, alias) DO UPDATE SET current_revision = routes.current_revision + 1
-                RETURNING current_revision
-                """,
-                logger: logger
-            )
-            var revision = 1
-            for try await value in bumped.decode(Int.self) { revision = value }
-            let inserted = try await connection.query(
-                """
-                INSERT INTO route_revisions (tenant, alias, revision, spec, comment, created_by)
-                VALUES (\(tenant), \(alias), \(revision), \(specText)::jsonb, \(comment), \(actor))
-                RETURNING created_at
-                """,
-                logger: logger
-            )
-            var createdAt = Date()
-            for try await value in inserted.decode(Date.self) { createdAt = value }
-            try await connection.query("DELETE FROM route_model_refs WHERE tenant = \(tenant) AND alias = \(alias)", logger: logger)
-            for model in Set(spec.models) {
-                try await connection.query(
-                    "INSERT INTO route_model_refs (tenant, alias, model) VALUES (\(tenant), \(alias), \(model))",
+        let record: RouteRecord
+        let created: Bool
+        let version: Int
+        do {
+            ((record, created), version) = try await self.writeDeciding(
+                .init(
+                    actor: actor,
+                    action: "update",
+                    objectType: "route",
+                    objectID: "\(tenant)/\(alias)",
+                    tenant: tenant,
+                    detail: ["spec": (try? JSONValue(parsing: specText.utf8)) ?? .null, "comment": .string(comment)]
+                )
+            ) { connection, _ in
+                // Decided under the writers' lock, so concurrent creates cannot both succeed.
+                let currentRows = try await connection.query(
+                    """
+                    SELECT r.tenant, r.alias, v.revision, v.spec::text, v.comment, v.created_by, v.created_at
+                    FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
+                    WHERE r.tenant = \(tenant) AND r.alias = \(alias)
+                    """,
                     logger: logger
                 )
+                let current = try await Self.decodeRoutes(currentRows).first
+                if let current {
+                    if mustCreate { throw StoreError.conflict("route '\(alias)' already exists in tenant '\(tenant)'") }
+                    if current.spec == spec, current.comment == comment { throw Unchanged(route: current) }
+                }
+                for model in Set(spec.models) {
+                    let found = try await connection.query("SELECT 1 FROM models WHERE name = \(model)", logger: logger)
+                    try await Self.requireRow(found, else: StoreError.notFound("model '\(model)' does not exist"))
+                }
+                let bumped = try await connection.query(
+                    """
+                    INSERT INTO routes (tenant, alias, current_revision) VALUES (\(tenant), \(alias), 1)
+                    ON CONFLICT (tenant, alias) DO UPDATE SET current_revision = routes.current_revision + 1
+                    RETURNING current_revision
+                    """,
+                    logger: logger
+                )
+                var revision = 1
+                for try await value in bumped.decode(Int.self) { revision = value }
+                let inserted = try await connection.query(
+                    """
+                    INSERT INTO route_revisions (tenant, alias, revision, spec, comment, created_by)
+                    VALUES (\(tenant), \(alias), \(revision), \(specText)::jsonb, \(comment), \(actor))
+                    RETURNING created_at
+                    """,
+                    logger: logger
+                )
+                var createdAt = Date()
+                for try await value in inserted.decode(Date.self) { createdAt = value }
+                try await connection.query("DELETE FROM route_model_refs WHERE tenant = \(tenant) AND alias = \(alias)", logger: logger)
+                for model in Set(spec.models) {
+                    try await connection.query(
+                        "INSERT INTO route_model_refs (tenant, alias, model) VALUES (\(tenant), \(alias), \(model))",
+                        logger: logger
+                    )
+                }
+                let record = RouteRecord(
+                    tenant: tenant,
+                    alias: alias,
+                    revision: revision,
+                    spec: spec,
+                    comment: comment,
+                    createdBy: actor,
+                    createdAt: createdAt
+                )
+                return ((record, current == nil), action: current == nil ? "create" : "update")
             }
-            return RouteRecord(
-                tenant: tenant,
-                alias: alias,
-                revision: revision,
-                spec: spec,
-                comment: comment,
-                createdBy: actor,
-                createdAt: createdAt
-            )
+        } catch let unchanged as Unchanged {
+            return (unchanged.route, false, nil)
         }
-        return (record, current == nil, version)
+        return (record, created, version)
+    }
+
+    /// Thrown inside a route write to roll it back when it would change nothing.
+    struct Unchanged: Error {
+        var route: RouteRecord
     }
 
     public func deleteRoute(tenant: String, alias: String, actor: String) async throws -> Int {

@@ -54,6 +54,16 @@ public struct ConfigStore: Sendable {
         _ change: Change,
         _ body: @Sendable (PostgresConnection, Int) async throws -> T
     ) async throws -> (T, Int) {
+        try await self.writeDeciding(change) { connection, version in (try await body(connection, version), nil) }
+    }
+
+    /// Like `write`, for bodies that only learn inside the transaction what they did: the body
+    /// returns the audit action to record (nil keeps `change.action`). Checks made in the body are
+    /// race-free: the version bump's row lock serializes every writer.
+    public func writeDeciding<T: Sendable>(
+        _ change: Change,
+        _ body: @Sendable (PostgresConnection, Int) async throws -> (T, action: String?)
+    ) async throws -> (T, Int) {
         let logger = self.logger
         do {
             return try await self.client.withTransaction(logger: logger) { connection in
@@ -64,7 +74,7 @@ public struct ConfigStore: Sendable {
                 )
                 var version = 0
                 for try await value in rows.decode(Int.self) { version = value }
-                let result = try await body(connection, version)
+                let (result, action) = try await body(connection, version)
                 if change.shared {
                     try await connection.query("UPDATE config_state SET shared_version = \(version)", logger: logger)
                 }
@@ -78,7 +88,7 @@ public struct ConfigStore: Sendable {
                 try await connection.query(
                     """
                     INSERT INTO audit_log (actor, action, object_type, object_id, config_version, detail)
-                    VALUES (\(change.actor), \(change.action), \(change.objectType), \(change.objectID), \(version), \(detail)::jsonb)
+                    VALUES (\(change.actor), \(action ?? change.action), \(change.objectType), \(change.objectID), \(version), \(detail)::jsonb)
                     """,
                     logger: logger
                 )

@@ -56,8 +56,9 @@ struct ChatProxy: Sendable {
 
     static func authenticate(_ request: Request, table: RoutingTable) throws(APIError) -> String {
         guard let header = request.headers[.authorization] else { throw .missingKey }
-        guard header.hasPrefix("Bearer ") else { throw .invalidKey }
-        let key = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { throw .invalidKey }
+        let key = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
         guard APIKeyFormat.prefix(of: key) != nil, let entry = table.keysByHash[Hashing.sha256Hex(Data(key.utf8))] else {
             throw .invalidKey
         }
