@@ -35,6 +35,14 @@ public enum TestPostgres {
         return configuration(server, database: name)
     }
 
+    /// Runs SQL as the superuser on the server's `postgres` database (e.g. to cut a database off).
+    public static func executeAsSuperuser(_ sql: String) async throws {
+        let server = try await self.server.value
+        try await withClient(server, database: "postgres") { client in
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        }
+    }
+
     static func configuration(_ server: Server, database: String) -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(
             host: server.host,

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import PostgresNIO
 import SwitchyardCLI
 import SwitchyardCore
 import SwitchyardTesting
@@ -92,6 +93,41 @@ import Testing
             #expect(refused.status == 503)
             #expect(refused.json["error"]?["code"] == "not_ready")
             await empty.stop()
+        }
+    }
+
+    /// With the database gone, the admin API answers 503 `unavailable` (nothing written, no
+    /// hang), the control plane is not ready, and nodes keep serving; it recovers by itself.
+    @Test func databaseOutageAnswers503AndNodesKeepServing() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let node = try await fixture.node()
+            #expect(await fixture.waitForRoute(node, key: key, alias: "chat", timeout: .seconds(5)))
+            let database = try #require(fixture.database.database)
+            try await TestPostgres.executeAsSuperuser("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false")
+            try await TestPostgres.executeAsSuperuser(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'"
+            )
+
+            let started = ContinuousClock.now
+            let (status, body) = try await fixture.admin.send(.POST, "/admin/v1/tenants", ["name": "during-outage"], allow: [503])
+            #expect(status == 503)
+            #expect(body["error"]?["code"] == "unavailable")
+            #expect(started.duration(to: .now) < .seconds(20))
+            let ready = try await callNode(fixture.http, fixture.control.url, key: nil, body: "", method: .GET, path: "/readyz")
+            #expect(ready.status == 503)
+            #expect(try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).status == 200)
+
+            try await TestPostgres.executeAsSuperuser("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true")
+            #expect(
+                await eventually(timeout: .seconds(15)) {
+                    try await fixture.admin.send(.GET, "/admin/v1/tenants", allow: [503]).0 == 200
+                }
+            )
+            let (_, tenants) = try await fixture.admin.send(.GET, "/admin/v1/tenants")
+            #expect(tenants["data"]?.arrayValue?.contains { $0["name"] == "during-outage" } == false)
+            await node.stop()
         }
     }
 

@@ -313,6 +313,8 @@ public struct AdminAPI: Sendable {
         switch error.code {
         case .notFound: .notFound(error.message)
         case .conflict: .conflict(error.message)
+        case .unavailable:
+            AdminError(.serviceUnavailable, code: "unavailable", message: "The config database is unavailable; nothing was changed.")
         }
     }
 

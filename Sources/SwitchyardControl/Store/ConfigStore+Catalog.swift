@@ -8,7 +8,7 @@ extension ConfigStore {
     static let providerColumns = "name, kind, base_url, api_key_sealed IS NOT NULL, created_at, updated_at"
 
     public func listProviders() async throws -> [ProviderRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers ORDER BY name"),
             logger: self.logger
         )
@@ -18,7 +18,7 @@ extension ConfigStore {
     public func provider(_ name: String) async throws -> ProviderRecord? {
         var query = PostgresQuery(unsafeSQL: "SELECT \(Self.providerColumns) FROM providers WHERE name = $1")
         query.binds.append(name, context: .default)
-        return try await Self.decodeProviders(try await self.client.query(query, logger: self.logger)).first
+        return try await Self.decodeProviders(try await self.boundedQuery(query, logger: self.logger)).first
     }
 
     static func decodeProviders(_ rows: PostgresRowSequence) async throws -> [ProviderRecord] {
@@ -99,7 +99,7 @@ extension ConfigStore {
     static let modelColumns = "name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, created_at, updated_at"
 
     public func listModels() async throws -> [ModelRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models ORDER BY name"),
             logger: self.logger
         )
@@ -109,7 +109,7 @@ extension ConfigStore {
     public func model(_ name: String) async throws -> ModelRecord? {
         var query = PostgresQuery(unsafeSQL: "SELECT \(Self.modelColumns) FROM models WHERE name = $1")
         query.binds.append(name, context: .default)
-        return try await Self.decodeModels(try await self.client.query(query, logger: self.logger)).first
+        return try await Self.decodeModels(try await self.boundedQuery(query, logger: self.logger)).first
     }
 
     static func decodeModels(_ rows: PostgresRowSequence) async throws -> [ModelRecord] {

@@ -6,7 +6,7 @@ import SwitchyardCore
 
 extension ConfigStore {
     public func listRoutes(tenant: String) async throws -> [RouteRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             """
             SELECT r.tenant, r.alias, v.revision, v.spec::text, v.comment, v.created_by, v.created_at
             FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
@@ -18,7 +18,7 @@ extension ConfigStore {
     }
 
     public func route(tenant: String, alias: String) async throws -> RouteRecord? {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             """
             SELECT r.tenant, r.alias, v.revision, v.spec::text, v.comment, v.created_by, v.created_at
             FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
@@ -30,7 +30,7 @@ extension ConfigStore {
     }
 
     public func routeRevisions(tenant: String, alias: String) async throws -> [RouteRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             """
             SELECT tenant, alias, revision, spec::text, comment, created_by, created_at FROM route_revisions
             WHERE tenant = \(tenant) AND alias = \(alias) ORDER BY revision DESC
@@ -174,7 +174,7 @@ extension ConfigStore {
 extension ConfigStore {
     /// Records that a node polled (last seen), without touching its applied state.
     public func touchNode(id: String, bootID: String) async throws {
-        try await self.client.query(
+        try await self.boundedQuery(
             """
             INSERT INTO nodes (node_id, boot_id) VALUES (\(id), \(bootID))
             ON CONFLICT (node_id) DO UPDATE SET boot_id = EXCLUDED.boot_id, last_seen_at = now()
@@ -195,7 +195,7 @@ extension ConfigStore {
     ) async throws {
         let status = acked ? "ack" : "nack"
         let rejected: Int? = acked ? nil : version
-        try await self.client.query(
+        try await self.boundedQuery(
             """
             INSERT INTO nodes (node_id, boot_id, applied_version, applied_hash, status, rejected_version, reason)
             VALUES (\(id), \(bootID), \(appliedVersion), \(appliedHash), \(status), \(rejected), \(reason))
@@ -210,7 +210,7 @@ extension ConfigStore {
     }
 
     public func listNodes() async throws -> [NodeRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             """
             SELECT node_id, boot_id, applied_version, applied_hash, status, rejected_version, reason, last_seen_at
             FROM nodes ORDER BY node_id
@@ -238,7 +238,7 @@ extension ConfigStore {
     }
 
     public func audit(limit: Int) async throws -> [AuditRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             """
             SELECT id, at, actor, action, object_type, object_id, config_version, detail::text
             FROM audit_log ORDER BY id DESC LIMIT \(limit)

@@ -23,15 +23,18 @@ extension ConfigStore {
     /// Reads the whole config in one repeatable-read transaction, so the version and the rows agree.
     public func readSnapshotSource() async throws -> SnapshotSource {
         let logger = self.logger
-        return try await self.client.withConnection { connection in
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            do {
-                let source = try await Self.readSource(connection)
-                try await connection.query("COMMIT", logger: logger)
-                return source
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+        let client = self.client
+        return try await self.bounded {
+            try await client.withConnection { connection in
+                try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+                do {
+                    let source = try await Self.readSource(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return source
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
             }
         }
     }

@@ -52,7 +52,7 @@ public struct ConfigStore: Sendable {
     /// Returns the body's result and the new version.
     public func write<T: Sendable>(
         _ change: Change,
-        _ body: @Sendable (PostgresConnection, Int) async throws -> T
+        _ body: @escaping @Sendable (PostgresConnection, Int) async throws -> T
     ) async throws -> (T, Int) {
         try await self.writeDeciding(change) { connection, version in (try await body(connection, version), nil) }
     }
@@ -62,38 +62,40 @@ public struct ConfigStore: Sendable {
     /// race-free: the version bump's row lock serializes every writer.
     public func writeDeciding<T: Sendable>(
         _ change: Change,
-        _ body: @Sendable (PostgresConnection, Int) async throws -> (T, action: String?)
+        _ body: @escaping @Sendable (PostgresConnection, Int) async throws -> (T, action: String?)
     ) async throws -> (T, Int) {
         let logger = self.logger
         do {
-            return try await self.client.withTransaction(logger: logger) { connection in
-                // The row lock on config_state serializes writers, so versions follow commit order.
-                let rows = try await connection.query(
-                    "UPDATE config_state SET version = version + 1 RETURNING version",
-                    logger: logger
-                )
-                var version = 0
-                for try await value in rows.decode(Int.self) { version = value }
-                let (result, action) = try await body(connection, version)
-                if change.shared {
-                    try await connection.query("UPDATE config_state SET shared_version = \(version)", logger: logger)
-                }
-                if let tenant = change.tenant {
-                    try await connection.query(
-                        "UPDATE tenants SET config_version = \(version) WHERE name = \(tenant)",
+            return try await self.bounded {
+                try await self.client.withTransaction(logger: logger) { connection in
+                    // The row lock on config_state serializes writers, so versions follow commit order.
+                    let rows = try await connection.query(
+                        "UPDATE config_state SET version = version + 1 RETURNING version",
                         logger: logger
                     )
+                    var version = 0
+                    for try await value in rows.decode(Int.self) { version = value }
+                    let (result, action) = try await body(connection, version)
+                    if change.shared {
+                        try await connection.query("UPDATE config_state SET shared_version = \(version)", logger: logger)
+                    }
+                    if let tenant = change.tenant {
+                        try await connection.query(
+                            "UPDATE tenants SET config_version = \(version) WHERE name = \(tenant)",
+                            logger: logger
+                        )
+                    }
+                    let detail = String(decoding: try JSONEncoder().encode(JSONValue.object(change.detail)), as: UTF8.self)
+                    try await connection.query(
+                        """
+                        INSERT INTO audit_log (actor, action, object_type, object_id, config_version, detail)
+                        VALUES (\(change.actor), \(action ?? change.action), \(change.objectType), \(change.objectID), \(version), \(detail)::jsonb)
+                        """,
+                        logger: logger
+                    )
+                    try await connection.query("SELECT pg_notify(\(Self.notifyChannel), \(String(version)))", logger: logger)
+                    return (result, version)
                 }
-                let detail = String(decoding: try JSONEncoder().encode(JSONValue.object(change.detail)), as: UTF8.self)
-                try await connection.query(
-                    """
-                    INSERT INTO audit_log (actor, action, object_type, object_id, config_version, detail)
-                    VALUES (\(change.actor), \(action ?? change.action), \(change.objectType), \(change.objectID), \(version), \(detail)::jsonb)
-                    """,
-                    logger: logger
-                )
-                try await connection.query("SELECT pg_notify(\(Self.notifyChannel), \(String(version)))", logger: logger)
-                return (result, version)
             }
         } catch let error as PostgresTransactionError {
             throw Self.unwrap(error)
@@ -117,6 +119,33 @@ public struct ConfigStore: Sendable {
         }
     }
 
+    /// How long a database call may wait. While the database is down the connection pool would
+    /// wait for a connection indefinitely; callers get `StoreError.unavailable` instead.
+    static let databaseTimeout: Duration = .seconds(10)
+
+    /// Runs `body`, giving up after `databaseTimeout`.
+    func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: Self.databaseTimeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw StoreError.unavailable("the config database did not answer within \(Self.databaseTimeout)")
+            }
+            return value
+        }
+    }
+
+    /// `client.query`, bounded by `databaseTimeout`.
+    @discardableResult
+    func boundedQuery(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+        let client = self.client
+        return try await self.bounded { try await client.query(query, logger: logger) }
+    }
+
     /// Throws `error` unless `rows` holds at least one row (a DELETE … RETURNING that hit nothing).
     static func requireRow(_ rows: PostgresRowSequence, else error: StoreError) async throws {
         for try await _ in rows { return }
@@ -125,7 +154,7 @@ public struct ConfigStore: Sendable {
 
     /// How many rows a tenant has in `table` (`api_keys` counts active keys only).
     public func count(_ table: TenantTable, tenant: String) async throws -> Int {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             PostgresQuery(
                 unsafeSQL: "SELECT count(*) FROM \(table.rawValue) WHERE tenant = $1\(table == .apiKeys ? " AND revoked_at IS NULL" : "")",
                 binds: {
@@ -146,13 +175,13 @@ public struct ConfigStore: Sendable {
     }
 
     public func currentVersion() async throws -> Int {
-        let rows = try await self.client.query("SELECT version FROM config_state", logger: self.logger)
+        let rows = try await self.boundedQuery("SELECT version FROM config_state", logger: self.logger)
         for try await version in rows.decode(Int.self) { return version }
         return 0
     }
 
     public func ping() async throws {
-        try await self.client.query("SELECT 1", logger: self.logger)
+        try await self.boundedQuery("SELECT 1", logger: self.logger)
     }
 }
 
@@ -160,7 +189,7 @@ public struct ConfigStore: Sendable {
 
 extension ConfigStore {
     public func listTenants() async throws -> [TenantRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             "SELECT name, display_name, created_at FROM tenants ORDER BY name",
             logger: self.logger
         )
@@ -172,7 +201,7 @@ extension ConfigStore {
     }
 
     public func tenant(_ name: String) async throws -> TenantRecord? {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             "SELECT name, display_name, created_at FROM tenants WHERE name = \(name)",
             logger: self.logger
         )
@@ -210,7 +239,7 @@ extension ConfigStore {
     }
 
     public func listKeys(tenant: String) async throws -> [APIKeyRecord] {
-        let rows = try await self.client.query(
+        let rows = try await self.boundedQuery(
             """
             SELECT id, tenant, name, prefix, created_at, revoked_at FROM api_keys
             WHERE tenant = \(tenant) ORDER BY created_at, id

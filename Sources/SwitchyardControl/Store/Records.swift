@@ -94,6 +94,8 @@ public struct StoreError: Error, Sendable, Hashable {
     public enum Code: Sendable, Hashable {
         case notFound
         case conflict
+        /// The database did not answer in time; nothing was written.
+        case unavailable
     }
 
     public var code: Code
@@ -101,4 +103,5 @@ public struct StoreError: Error, Sendable, Hashable {
 
     public static func notFound(_ message: String) -> StoreError { .init(code: .notFound, message: message) }
     public static func conflict(_ message: String) -> StoreError { .init(code: .conflict, message: message) }
+    public static func unavailable(_ message: String) -> StoreError { .init(code: .unavailable, message: message) }
 }
