@@ -39,7 +39,7 @@ struct ChatProxy: Sendable {
             decision.route = plan.route.alias
             decision.revision = String(plan.route.revision)
             routeLabel = plan.label
-            let response = try await self.execute(plan, chat: chat, decision: &decision, started: started, logger: logger)
+            let response = try await self.execute(plan, chat: chat, decision: &decision, logger: logger)
             self.metrics.request(route: routeLabel, status: response.status.code, duration: started.duration(to: .now))
             return response
         } catch let error as APIError {
@@ -96,7 +96,6 @@ struct ChatProxy: Sendable {
         _ plan: AttemptPlan,
         chat: ChatRequest,
         decision: inout DecisionHeaders,
-        started: ContinuousClock.Instant,
         logger: Logger
     ) async throws -> Response {
         var lastFailure: AttemptFailure?
