@@ -174,6 +174,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SwitchyardProvidersTests",
+            dependencies: ["SwitchyardCore", "SwitchyardProviders"],
+            exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "SwitchyardCore",

@@ -81,6 +81,9 @@ public struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Connect timeout for provider calls, in milliseconds.") var upstreamConnectTimeoutMs = 3_000
     @Option(help: "Reject snapshots with more routes than this in one tenant.") var maxRoutesPerTenant = 10_000
     @Option(help: "Reject snapshots whose shards add up to more bytes than this.") var maxSnapshotBytes = 256 << 20
+    @Option(help: "This node's region, for route rules on 'region' (default: $SWITCHYARD_REGION).") var region: String?
+    @Option(help: "Consecutive failures of a target (provider and model) that open its circuit.") var breakerFailures = 5
+    @Option(help: "How long an open circuit refuses calls before it lets one probe through, in milliseconds.") var breakerOpenMs = 30_000
 
     public init() {}
 
@@ -92,6 +95,8 @@ public struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--max-routes-per-tenant and --max-snapshot-bytes must be positive")
         }
         guard (1...65_535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
+        guard (1...1_000).contains(self.breakerFailures) else { throw ValidationError("--breaker-failures must be 1...1000") }
+        guard (1...3_600_000).contains(self.breakerOpenMs) else { throw ValidationError("--breaker-open-ms must be 1...3600000") }
     }
 
     public func run() async throws {
@@ -107,7 +112,10 @@ public struct NodeCommand: AsyncParsableCommand {
             stateDirectory: self.stateDir,
             nodeID: self.nodeID ?? "\(ProcessInfo.processInfo.hostName):\(self.port)",
             limits: limits,
-            upstreamConnectTimeout: .milliseconds(self.upstreamConnectTimeoutMs)
+            upstreamConnectTimeout: .milliseconds(self.upstreamConnectTimeoutMs),
+            region: self.region ?? ProcessInfo.processInfo.environment["SWITCHYARD_REGION"],
+            breakerThreshold: self.breakerFailures,
+            breakerOpenFor: .milliseconds(self.breakerOpenMs)
         )
         let app = buildNodeApplication(configuration, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])

@@ -132,6 +132,8 @@ struct AdminErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as AdminError {
             throw error
+        } catch let error as FieldError {
+            throw AdminError(error)
         } catch let error as HTTPError {
             guard request.uri.path.hasPrefix("/admin/") else { throw error }
             // The router answers 404 for a known path with another method: that is a 405.

@@ -7,9 +7,16 @@ import NIOFoundationCompat
 import SwitchyardCore
 import Synchronization
 
-/// A provider simulator speaking OpenAI's chat-completions wire format, with token streaming,
+/// A provider simulator speaking OpenAI's chat-completions and embeddings wire formats,
+/// Anthropic's Messages API and Gemini's `generateContent` / embeddings, with token streaming,
 /// tool calls, per-token latency and injectable faults. Used by `switchyard dev`, tests and
-/// benchmarks; its wire format is checked against the official `openai` Python SDK.
+/// benchmarks; its OpenAI wire format is checked against the official `openai` Python SDK.
+///
+/// Routes: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
+/// `POST /v1/messages` (Anthropic), `POST /v1beta/models/{model}:{method}` and the same under
+/// `/v1/models/` (Gemini: `generateContent`, `streamGenerateContent`, `embedContent`,
+/// `batchEmbedContents`), `GET /healthz`, and the request counters `GET /mock/stats`,
+/// `POST /mock/stats/reset` (see ``MockStats``).
 public enum MockProvider {
     public struct Configuration: Sendable {
         public var host: String
@@ -23,18 +30,42 @@ public enum MockProvider {
         }
     }
 
+    /// The mock provider's application. Pass `stats` to read the request counters in-process;
+    /// they are also served at `GET /mock/stats`.
     public static func buildApplication(
         _ configuration: Configuration,
+        stats: MockStats = MockStats(),
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: MockRequestContext.self)
+        let latencyMs = configuration.tokenLatencyMs
         router.get("healthz") { _, _ in "ok" }
         router.get("v1/models") { _, _ -> Response in
             json(["object": "list", "data": [["id": "mock", "object": "model", "created": 0, "owned_by": "switchyard-mock"]]])
         }
         router.post("v1/chat/completions") { request, context -> Response in
-            try await chatCompletions(request, context: context, defaultLatencyMs: configuration.tokenLatencyMs)
+            try await chatCompletions(request, context: context, defaultLatencyMs: latencyMs, stats: stats)
+        }
+        router.post("v1/embeddings") { request, context -> Response in
+            try await MockEmbeddings.openAI(request, context: context, defaultLatencyMs: latencyMs, stats: stats)
+        }
+        router.post("v1/messages") { request, context -> Response in
+            try await MockAnthropic.messages(request, context: context, defaultLatencyMs: latencyMs, stats: stats)
+        }
+        // Gemini puts model and method in one segment, `{model}:{method}`; `/v1beta` is the usual base.
+        router.post("v1beta/models/{target}") { request, context -> Response in
+            try await MockGemini.dispatch(request, context: context, defaultLatencyMs: latencyMs, stats: stats)
+        }
+        router.post("v1/models/{target}") { request, context -> Response in
+            try await MockGemini.dispatch(request, context: context, defaultLatencyMs: latencyMs, stats: stats)
+        }
+        router.get("mock/stats") { _, _ -> Response in
+            json(stats.json())
+        }
+        router.post("mock/stats/reset") { _, _ -> HTTPResponse.Status in
+            stats.reset()
+            return .noContent
         }
         return Application(
             router: router,
@@ -44,101 +75,48 @@ public enum MockProvider {
         )
     }
 
-    static func chatCompletions(_ request: Request, context: MockRequestContext, defaultLatencyMs: Int) async throws -> Response {
+    /// `POST /v1/chat/completions`.
+    static func chatCompletions(
+        _ request: Request,
+        context: MockRequestContext,
+        defaultLatencyMs: Int,
+        stats: MockStats
+    ) async throws -> Response {
         var request = request
         let buffer = try await request.collectBody(upTo: 16 << 20)
-        guard let body = try? JSONValue(parsing: buffer.readableBytesView), case .object = body,
-            let model = body["model"]?.stringValue
-        else {
-            return error(400, type: "invalid_request_error", code: "invalid_json", message: "mock: body must be a JSON object with a model")
+        let parsed = try? JSONValue(parsing: buffer.readableBytesView)
+        stats.record(.openai, model: parsed?["model"]?.stringValue)
+        guard let body = parsed, case .object = body, let model = body["model"]?.stringValue else {
+            return MockDialect.openAI.error(.badRequest, message: "mock: body must be a JSON object with a model", code: "invalid_json")
         }
-        let behaviour = MockBehaviour(
-            model: model,
-            faultHeader: request.headers[HTTPField.Name("x-mock-fault")!],
-            latencyHeader: request.headers[HTTPField.Name("x-mock-token-latency-ms")!],
-            defaultLatencyMs: defaultLatencyMs
-        )
-        let stream = body["stream"]?.boolValue ?? false
-        switch behaviour.fault {
-        case .status500: return error(500, type: "server_error", code: nil, message: "mock: injected internal error")
-        case .status429:
-            var response = error(429, type: "rate_limit_error", code: "rate_limit_exceeded", message: "mock: injected rate limit")
-            response.headers[HTTPField.Name("retry-after")!] = "1"
+        let behaviour = MockBehaviour(model: model, headers: request.headers, defaultLatencyMs: defaultLatencyMs)
+        let authorization = request.headers[.authorization]
+        if let response = try await MockDialect.openAI.respond(to: behaviour, body: request.body, context: context, credential: authorization) {
             return response
-        case .status401:
-            return error(
-                401,
-                type: "invalid_request_error",
-                code: "invalid_api_key",
-                message: "mock: Incorrect API key provided: \(request.headers[.authorization] ?? "<none>")"
-            )
-        case .status400: return error(400, type: "invalid_request_error", code: "mock_bad_request", message: "mock: injected bad request")
-        case .hang:
-            // Never answer; give up when the caller goes away (or after two minutes).
-            let callerGone = CallerGone()
-            let deadline = ContinuousClock.now + .seconds(120)
-            try await request.body.consumeWithInboundCloseHandler { _ in
-                while !callerGone.value.withLock({ $0 }), ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            } onInboundClosed: {
-                callerGone.value.withLock { $0 = true }
-            }
-            return error(504, type: "server_error", code: nil, message: "mock: hung request released")
-        case .reset:
-            try await context.channel.close()
-            throw CancellationError()
-        case .cut, .none:
-            break
         }
 
         var completion = MockCompletion(request: body)
         if MockCompletion.text(of: body["messages"]?.arrayValue?.last ?? .null) == "__echo_auth__" {
-            completion.tokens = [request.headers[.authorization] ?? "<none>"]
+            completion.tokens = [authorization ?? "<none>"]
         }
         let id = "chatcmpl-mock" + String(MockCompletion.stableHash(completion.text + model), radix: 36)
         let created = Int64(Date().timeIntervalSince1970)
         let latency = Duration.milliseconds(behaviour.tokenLatencyMs)
-        if stream {
+        let cut = behaviour.fault == .cut
+        if body["stream"]?.boolValue ?? false {
             let includeUsage = body["stream_options"]?["include_usage"]?.boolValue ?? false
             let chunks = streamChunks(completion, id: id, created: created, model: model, includeUsage: includeUsage)
-            let cut = behaviour.fault == .cut
-            let tokenCount = completion.tokens.count
-            let channel = context.channel
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: ResponseBody { writer in
-                    for (index, chunk) in chunks.enumerated() {
-                        if cut, index == 2 {
-                            // Let the chunks already written reach the wire, then drop the connection.
-                            try await Task.sleep(for: .milliseconds(50))
-                            try await channel.close()
-                            return
-                        }
-                        if index > 0, index <= tokenCount, latency > .zero { try await Task.sleep(for: latency) }
-                        try await writer.write(ByteBuffer(string: "data: " + encode(chunk) + "\n\n"))
-                    }
-                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                    try await writer.finish(nil)
-                }
+            // Chunk 0 carries the role; chunks 1...n one token each. The role chunk waits one
+            // token's latency too: it is the time to first token a router measures.
+            let stream = MockStream(
+                frames: chunks.map { "data: " + encode($0) + "\n\n" } + ["data: [DONE]\n\n"],
+                tokenFrames: 0..<(completion.tokens.count + 1),
+                cutBefore: cut ? 2 : nil
             )
+            return stream.response(latency: latency, channel: context.channel)
         }
         if latency > .zero { try await Task.sleep(for: latency * completion.tokens.count) }
-        let text = encode(fullResponse(completion, id: id, created: created, model: model))
-        if behaviour.fault == .cut {
-            let channel = context.channel
-            let half = String(text.prefix(text.count / 2))
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json", .contentLength: String(text.utf8.count)],
-                body: ResponseBody { writer in
-                    try await writer.write(ByteBuffer(string: half))
-                    try await channel.close()
-                }
-            )
-        }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        return jsonBody(fullResponse(completion, id: id, created: created, model: model), cut: cut, channel: context.channel)
     }
 
     static func usage(_ completion: MockCompletion) -> JSONValue {

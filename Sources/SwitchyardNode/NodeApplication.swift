@@ -59,6 +59,8 @@ public func buildNodeApplication(
         state: state,
         adapter: ChatCompletionsAdapter(client: upstreamClient),
         metrics: metrics,
+        resilience: Resilience(settings: configuration.resilience),
+        region: configuration.region,
         maxRequestBodyBytes: configuration.maxRequestBodyBytes,
         maxResponseBodyBytes: configuration.maxResponseBodyBytes
     )
@@ -109,7 +111,7 @@ enum ModelsEndpoint {
         guard let snapshot = state.loaded else { return ChatProxy.errorResponse(.notReady, decision: decision) }
         let tenant: String
         do {
-            tenant = try ChatProxy.authenticate(request, table: snapshot.table)
+            tenant = try ChatProxy.authenticate(request, table: snapshot.table).tenant
         } catch {
             return ChatProxy.errorResponse(error, decision: decision)
         }

@@ -17,6 +17,19 @@ public struct NodeConfiguration: Sendable {
     public var upstreamConnectTimeout: Duration
     public var maxRequestBodyBytes: Int
     public var maxResponseBodyBytes: Int
+    /// The node's region, a fact route rules can test (`region`).
+    public var region: String?
+    /// Consecutive unhealthy outcomes that open a target's circuit.
+    public var breakerThreshold: Int
+    /// How long an open circuit refuses calls before one probe may go through.
+    public var breakerOpenFor: Duration
+
+    var resilience: Resilience.Settings {
+        var settings = Resilience.Settings()
+        settings.breakerThreshold = self.breakerThreshold
+        settings.breakerOpenFor = self.breakerOpenFor
+        return settings
+    }
 
     public init(
         host: String = "127.0.0.1",
@@ -29,7 +42,10 @@ public struct NodeConfiguration: Sendable {
         longPollWait: Duration = .seconds(30),
         upstreamConnectTimeout: Duration = .seconds(3),
         maxRequestBodyBytes: Int = 16 << 20,
-        maxResponseBodyBytes: Int = 64 << 20
+        maxResponseBodyBytes: Int = 64 << 20,
+        region: String? = nil,
+        breakerThreshold: Int = 5,
+        breakerOpenFor: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -42,5 +58,8 @@ public struct NodeConfiguration: Sendable {
         self.upstreamConnectTimeout = upstreamConnectTimeout
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.maxResponseBodyBytes = maxResponseBodyBytes
+        self.region = region
+        self.breakerThreshold = breakerThreshold
+        self.breakerOpenFor = breakerOpenFor
     }
 }

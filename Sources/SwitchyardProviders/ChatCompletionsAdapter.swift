@@ -16,7 +16,12 @@ public struct ChatCompletionsAdapter: Sendable {
     }
 
     /// The upstream request for one attempt.
-    public func makeRequest(provider: ProviderConfig, body: ByteBuffer, stream: Bool) throws(AttemptFailure) -> HTTPClientRequest {
+    public func makeRequest(
+        provider: ProviderConfig,
+        credential: ProviderCredential?,
+        body: ByteBuffer,
+        stream: Bool
+    ) throws(AttemptFailure) -> HTTPClientRequest {
         guard provider.kind.speaksOpenAI else {
             throw .unsupported("provider kind '\(provider.kind.rawValue)' is not served by this node version")
         }
@@ -26,7 +31,7 @@ public struct ChatCompletionsAdapter: Sendable {
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
-        if let key = provider.apiKey, !key.isEmpty {
+        if let key = credential?.key, !key.isEmpty {
             request.headers.add(name: "authorization", value: "Bearer \(key)")
         }
         request.body = .bytes(body)

@@ -20,11 +20,13 @@ public func callNode(
     key: String?,
     body: String,
     method: HTTPMethod = .POST,
-    path: String = "/v1/chat/completions"
+    path: String = "/v1/chat/completions",
+    headers extra: [String: String] = [:]
 ) async throws -> DataPlaneResponse {
     var request = HTTPClientRequest(url: url + path)
     request.method = method
     if let key { request.headers.add(name: "authorization", value: "Bearer \(key)") }
+    for (name, value) in extra.sorted(by: { $0.key < $1.key }) { request.headers.add(name: name, value: value) }
     request.headers.add(name: "content-type", value: "application/json")
     if method == .POST { request.body = .bytes(ByteBuffer(string: body)) }
     let response = try await client.execute(request, timeout: .seconds(30))

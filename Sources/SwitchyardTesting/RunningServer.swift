@@ -88,7 +88,10 @@ public enum TestServers {
         nodeID: String = "test-node-" + UUID().uuidString.prefix(6),
         limits: SnapshotLimits = .init(),
         longPollWait: Duration = .seconds(30),
-        maxRequestBodyBytes: Int = 16 << 20
+        maxRequestBodyBytes: Int = 16 << 20,
+        region: String? = nil,
+        breakerThreshold: Int = 5,
+        breakerOpenFor: Duration = .seconds(30)
     ) async throws -> RunningServer {
         let configuration = NodeConfiguration(
             host: "127.0.0.1",
@@ -100,7 +103,10 @@ public enum TestServers {
             limits: limits,
             longPollWait: longPollWait,
             upstreamConnectTimeout: .milliseconds(500),
-            maxRequestBodyBytes: maxRequestBodyBytes
+            maxRequestBodyBytes: maxRequestBodyBytes,
+            region: region,
+            breakerThreshold: breakerThreshold,
+            breakerOpenFor: breakerOpenFor
         )
         return try await RunningServer.start { onRunning in
             buildNodeApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)

@@ -20,7 +20,13 @@ public enum SnapshotCodec {
             message.name = provider.name
             message.kind = provider.kind.rawValue
             message.baseURL = provider.baseURL
-            if let key = provider.apiKey, !key.isEmpty { message.sealedApiKey = try seal(key, provider.name) }
+            message.credentials = try provider.credentials.sorted { $0.name < $1.name }.map { credential in
+                var sealed = Switchyard_V1_Credential()
+                sealed.name = credential.name
+                sealed.weight = UInt32(clamping: credential.weight)
+                sealed.sealedKey = try seal(credential.key, "\(provider.name)/\(credential.name)")
+                return sealed
+            }
             return message
         }
         shard.models = models.sorted { $0.name < $1.name }.map { model in
@@ -38,31 +44,38 @@ public enum SnapshotCodec {
     public static func encodeTenant(_ tenant: TenantConfig) throws -> Data {
         var shard = Switchyard_V1_TenantShard()
         shard.name = tenant.name
+        shard.labels = Self.labels(tenant.labels)
         shard.keys = tenant.keys.sorted { $0.id < $1.id }.map { key in
             var message = Switchyard_V1_ApiKey()
             message.id = key.id
             message.name = key.name
             message.prefix = key.prefix
             message.sha256 = key.sha256
+            message.labels = Self.labels(key.labels)
             return message
         }
         shard.routes = tenant.routes.sorted { $0.alias < $1.alias }.map { route in
             var message = Switchyard_V1_Route()
             message.alias = route.alias
             message.revision = UInt64(route.revision)
-            message.defaultTarget = .with { $0.model = route.defaultTarget.model }
-            message.fallbacks = route.fallbacks.map { target in .with { $0.model = target.model } }
-            message.timeouts = .with {
-                $0.firstTokenMs = UInt32(clamping: route.timeouts.firstTokenMs)
-                $0.totalMs = UInt32(clamping: route.timeouts.totalMs)
-            }
+            message.specJson = Data(route.spec.json.serialized(sortedKeys: true))
             return message
         }
         return try shard.serializedData()
     }
 
+    static func labels(_ labels: [String: String]) -> [Switchyard_V1_Label] {
+        labels.sorted { $0.key < $1.key }.map { entry in
+            .with {
+                $0.name = entry.key
+                $0.value = entry.value
+            }
+        }
+    }
+
     /// Rebuilds a snapshot from a manifest and the shard bytes it references (already checked
-    /// against their hashes). `unseal` recovers a provider's API key.
+    /// against their hashes). `unseal` recovers a credential from its sealed bytes and context
+    /// (`<provider>/<credential>`).
     public static func decode(
         manifest: Switchyard_V1_SnapshotManifest,
         blobs: [String: Data],
@@ -85,15 +98,16 @@ public enum SnapshotCodec {
             guard let kind = ProviderKind(rawValue: message.kind) else {
                 throw .init("provider '\(message.name)' has unknown kind '\(message.kind)'")
             }
-            var apiKey: String?
-            if !message.sealedApiKey.isEmpty {
+            var credentials: [ProviderCredential] = []
+            for sealed in message.credentials {
                 do {
-                    apiKey = try unseal(message.sealedApiKey, message.name)
+                    let key = try unseal(sealed.sealedKey, "\(message.name)/\(sealed.name)")
+                    credentials.append(ProviderCredential(name: sealed.name, key: key, weight: Int(sealed.weight)))
                 } catch {
-                    throw .init("provider '\(message.name)' credentials cannot be unsealed with this node's token")
+                    throw .init("provider '\(message.name)' credential '\(sealed.name)' cannot be unsealed with this node's token")
                 }
             }
-            providers.append(ProviderConfig(name: message.name, kind: kind, baseURL: message.baseURL, apiKey: apiKey))
+            providers.append(ProviderConfig(name: message.name, kind: kind, baseURL: message.baseURL, credentials: credentials))
         }
         let models = shared.models.map {
             ModelConfig(
@@ -116,23 +130,32 @@ public enum SnapshotCodec {
                 throw .init("tenant shard '\(ref.name)' does not decode: \(error)")
             }
             guard shard.name == ref.name else { throw .init("tenant shard '\(ref.name)' holds tenant '\(shard.name)'") }
+            var routes: [RouteConfig] = []
+            routes.reserveCapacity(shard.routes.count)
+            for route in shard.routes {
+                do {
+                    let spec = try RouteSpec(json: try JSONValue(parsing: route.specJson))
+                    routes.append(RouteConfig(alias: route.alias, revision: Int(clamping: route.revision), spec: spec))
+                } catch {
+                    throw .init("route '\(shard.name)/\(route.alias)' has a spec this node cannot run: \(error)")
+                }
+            }
             tenants.append(
                 TenantConfig(
                     name: shard.name,
                     version: Int(clamping: ref.version),
-                    keys: shard.keys.map { APIKeyConfig(id: $0.id, name: $0.name, prefix: $0.prefix, sha256: $0.sha256) },
-                    routes: shard.routes.map { route in
-                        RouteConfig(
-                            alias: route.alias,
-                            revision: Int(clamping: route.revision),
-                            defaultTarget: Target(model: route.defaultTarget.model),
-                            fallbacks: route.fallbacks.map { Target(model: $0.model) },
-                            timeouts: Timeouts(firstTokenMs: Int(route.timeouts.firstTokenMs), totalMs: Int(route.timeouts.totalMs))
-                        )
-                    }
+                    labels: Self.labels(shard.labels),
+                    keys: shard.keys.map {
+                        APIKeyConfig(id: $0.id, name: $0.name, prefix: $0.prefix, sha256: $0.sha256, labels: Self.labels($0.labels))
+                    },
+                    routes: routes
                 )
             )
         }
         return ConfigSnapshot(version: Int(clamping: manifest.version), providers: providers, models: models, tenants: tenants)
+    }
+
+    static func labels(_ labels: [Switchyard_V1_Label]) -> [String: String] {
+        Dictionary(labels.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 }

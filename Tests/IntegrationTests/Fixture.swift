@@ -62,13 +62,19 @@ struct Fixture {
             "/admin/v1/providers/mock-b",
             ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1")]
         )
+        // Its own provider: a 401 cools the provider's credential down, which must not touch `mock`.
+        try await self.admin.send(
+            .PUT,
+            "/admin/v1/providers/mock-auth",
+            ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1"), "api_key": "sk-upstream-secret"]
+        )
         try await self.admin.send(
             .PUT,
             "/admin/v1/providers/dead",
             ["kind": "openai", "base_url": .string("http://127.0.0.1:\(try freePort())/v1")]
         )
         let models: [(String, String, String)] = [
-            ("good", "mock", "good-model"), ("unauthorized", "mock", "fault-401"), ("good-b", "mock-b", "good-b-model"),
+            ("good", "mock", "good-model"), ("unauthorized", "mock-auth", "fault-401"), ("good-b", "mock-b", "good-b-model"),
             ("fail500", "mock", "fault-500"),
             ("fail429", "mock", "fault-429"), ("bad400", "mock", "fault-400"), ("hang", "mock", "fault-hang"),
             ("cut", "mock", "fault-cut"), ("slow", "mock", "latency-150:slow"), ("reset", "mock", "fault-reset"),
@@ -96,6 +102,7 @@ struct Fixture {
         fallbacks: [String] = [],
         firstTokenMs: Int = 5_000,
         totalMs: Int = 20_000,
+        retry: JSONValue = ["max_retries": 0],
         tenant: String = "acme"
     ) async throws -> JSONValue {
         let (_, route) = try await self.admin.send(
@@ -104,8 +111,16 @@ struct Fixture {
             [
                 "default": ["model": .string(model)], "fallbacks": .array(fallbacks.map { ["model": .string($0)] }),
                 "timeouts": ["first_token_ms": .int(Int64(firstTokenMs)), "total_ms": .int(Int64(totalMs))],
+                "retry": retry,
             ]
         )
+        return route
+    }
+
+    /// Writes a route from a full spec document.
+    @discardableResult
+    func route(_ alias: String, spec: JSONValue, tenant: String = "acme") async throws -> JSONValue {
+        let (_, route) = try await self.admin.send(.PUT, "/admin/v1/tenants/\(tenant)/routes/\(alias)", spec)
         return route
     }
 
@@ -118,15 +133,31 @@ struct Fixture {
         stateDirectory: String? = nil,
         limits: SnapshotLimits = .init(),
         controlURL: String? = nil,
-        maxRequestBodyBytes: Int = 16 << 20
+        maxRequestBodyBytes: Int = 16 << 20,
+        region: String? = nil,
+        breakerThreshold: Int = 5,
+        breakerOpenFor: Duration = .seconds(30)
     ) async throws -> RunningServer {
         try await TestServers.node(
             controlURL: controlURL ?? self.control.url,
             secrets: self.secrets,
             stateDirectory: stateDirectory,
             limits: limits,
-            maxRequestBodyBytes: maxRequestBodyBytes
+            maxRequestBodyBytes: maxRequestBodyBytes,
+            region: region,
+            breakerThreshold: breakerThreshold,
+            breakerOpenFor: breakerOpenFor
         )
+    }
+
+    /// Upstream requests the mock received for each upstream model name (`GET /mock/stats`).
+    func mockCounts() async throws -> [String: Int] {
+        let response = try await callNode(self.http, self.mock.url, key: nil, body: "", method: .GET, path: "/mock/stats")
+        return (response.json["by_model"]?.objectValue ?? [:]).compactMapValues { $0.intValue.map(Int.init) }
+    }
+
+    func resetMockCounts() async throws {
+        _ = try await callNode(self.http, self.mock.url, key: nil, body: "", method: .POST, path: "/mock/stats/reset")
     }
 
     /// Waits until `node` answers `alias` with 200 (the route reached it).

@@ -7,11 +7,17 @@ struct RoutingTests {
         ConfigSnapshot(
             version: 7,
             providers: [
-                ProviderConfig(name: "p1", kind: .openai, baseURL: "https://one.example/v1", apiKey: "k1"),
-                ProviderConfig(name: "p2", kind: .openaiCompatible, baseURL: "http://two.example/v1", apiKey: nil),
+                ProviderConfig(
+                    name: "p1",
+                    kind: .openai,
+                    baseURL: "https://one.example/v1",
+                    credentials: [ProviderCredential(name: "default", key: "k1")]
+                ),
+                ProviderConfig(name: "p2", kind: .openaiCompatible, baseURL: "http://two.example/v1", credentials: []),
             ],
             models: [
                 ModelConfig(name: "main", provider: "p1", upstreamModel: "gpt-x", inputPricePerMTok: 1, outputPricePerMTok: 2),
+                ModelConfig(name: "main-mini", provider: "p1", upstreamModel: "gpt-x-mini", inputPricePerMTok: 1, outputPricePerMTok: 2),
                 ModelConfig(name: "backup", provider: "p2", upstreamModel: "llama", inputPricePerMTok: 0, outputPricePerMTok: 0),
             ],
             tenants: [
@@ -23,9 +29,7 @@ struct RoutingTests {
                         RouteConfig(
                             alias: index == 0 ? "chat" : "chat-\(index)",
                             revision: 3,
-                            defaultTarget: Target(model: "main"),
-                            fallbacks: fallbacks.map(Target.init(model:)),
-                            timeouts: Timeouts()
+                            spec: RouteSpec(defaultBranch: .target(Target(model: "main")), fallbacks: fallbacks.map { Target(model: $0) })
                         )
                     }
                 )
@@ -33,19 +37,34 @@ struct RoutingTests {
         )
     }
 
+    static func plan(_ table: RoutingTable, _ alias: String = "chat") throws -> AttemptPlan {
+        try table.plan(tenant: "acme", route: try table.route(tenant: "acme", alias: alias), facts: RequestFacts(keyID: "key_1"))
+    }
+
     @Test func planRunsDefaultThenFallbacks() throws {
         let table = RoutingTable(Self.snapshot())
-        let plan = try table.plan(tenant: "acme", requestedModel: "chat")
+        let plan = try Self.plan(table)
         #expect(plan.route.revision == 3)
+        #expect(plan.decision.rule == "default")
         #expect(plan.attempts.map(\.model.name) == ["main", "backup"])
         #expect(plan.attempts.map(\.provider.name) == ["p1", "p2"])
         #expect(plan.attempts.map(\.isFallback) == [false, true])
     }
 
+    @Test func fallbacksPreferAnotherProviderAndSkipRepeats() throws {
+        // Declared: same-provider model first, then the primary again, then another provider.
+        let table = RoutingTable(Self.snapshot(fallbacks: ["main-mini", "main", "backup"]))
+        let plan = try Self.plan(table)
+        #expect(plan.attempts.map(\.model.name) == ["main", "backup", "main-mini"])
+        #expect(plan.attempts[1].reason.contains("differs from the primary"))
+        #expect(plan.attempts[2].reason.contains("same provider"))
+        #expect(plan.skipped == [AttemptPlan.Skip(model: "main", reason: "fallbacks[1] repeats a model already in the plan")])
+    }
+
     @Test func unknownAliasOrTenantIsUnknownModel() {
         let table = RoutingTable(Self.snapshot())
-        #expect(throws: RoutingError.unknownModel("nope")) { try table.plan(tenant: "acme", requestedModel: "nope") }
-        #expect(throws: RoutingError.unknownModel("chat")) { try table.plan(tenant: "other", requestedModel: "chat") }
+        #expect(throws: RoutingError.unknownModel("nope")) { try table.route(tenant: "acme", alias: "nope") }
+        #expect(throws: RoutingError.unknownModel("chat")) { try table.route(tenant: "other", alias: "chat") }
     }
 
     @Test func keysIndexByHash() {
@@ -75,11 +94,23 @@ struct RoutingTests {
     }
 
     @Test(arguments: [
-        (AttemptFailure.status(500), true), (.status(503), true), (.status(429), true), (.status(400), false), (.status(401), false),
-        (.status(404), false), (.status(422), false), (.timeout("t"), true), (.connect("c"), true), (.interrupted("i"), true),
+        (AttemptFailure.forStatus(500), true), (.forStatus(503), true), (.forStatus(429), true), (.forStatus(400), false),
+        // The provider refusing the router (bad key, bad base URL) is a config fault: another target may work.
+        (.forStatus(401), true), (.forStatus(404), true), (.forStatus(422), false), (.timeout("t"), true), (.connect("c"), true),
+        (.interrupted("i"), true), (.circuitOpen, true),
     ])
     func fallbackOnlyOnTransportFailures(failure: AttemptFailure, expected: Bool) {
         #expect(failure.allowsFallback == expected)
+    }
+
+    @Test(arguments: [
+        (AttemptFailure.forStatus(429), true, false), (.forStatus(500), true, true), (.forStatus(503), true, true),
+        (.forStatus(501), false, true), (.connect("c"), true, true), (.interrupted("i"), true, true),
+        (.timeout("t"), false, true), (.forStatus(401), false, false), (.forStatus(400), false, false),
+    ])
+    func retryAndHealthClassification(failure: AttemptFailure, retryable: Bool, unhealthy: Bool) {
+        #expect(failure.isRetryable == retryable)
+        #expect(failure.indicatesUnhealthy == unhealthy)
     }
 
     @Test func costUsesPerMillionPrices() {

@@ -28,7 +28,7 @@ public struct AdminAPI: Sendable {
     public static let endpoints: [(method: String, path: String)] = [
         ("GET", "/admin/v1/config"),
         ("GET", "/admin/v1/tenants"), ("POST", "/admin/v1/tenants"),
-        ("GET", "/admin/v1/tenants/{tenant}"), ("DELETE", "/admin/v1/tenants/{tenant}"),
+        ("GET", "/admin/v1/tenants/{tenant}"), ("PUT", "/admin/v1/tenants/{tenant}"), ("DELETE", "/admin/v1/tenants/{tenant}"),
         ("GET", "/admin/v1/tenants/{tenant}/keys"), ("POST", "/admin/v1/tenants/{tenant}/keys"),
         ("DELETE", "/admin/v1/tenants/{tenant}/keys/{key_id}"),
         ("GET", "/admin/v1/providers"), ("POST", "/admin/v1/providers"),
@@ -41,6 +41,7 @@ public struct AdminAPI: Sendable {
         ("DELETE", "/admin/v1/tenants/{tenant}/routes/{alias}"),
         ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions"),
         ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions/{revision}"),
+        ("POST", "/admin/v1/tenants/{tenant}/routes/{alias}/simulate"),
         ("GET", "/admin/v1/nodes"),
         ("GET", "/admin/v1/audit"),
     ]
@@ -69,11 +70,25 @@ public struct AdminAPI: Sendable {
         admin.post("tenants") { request, context in
             let input = try AdminInputs.Tenant(try await Self.body(request, context))
             let (tenant, version) = try await self.mapped {
-                try await self.store.createTenant(name: input.name, displayName: input.displayName, actor: Self.actor)
+                try await self.store.createTenant(name: input.name, displayName: input.displayName, labels: input.labels, actor: Self.actor)
             }
             return Response.json(Self.render(tenant), status: .created, headers: Self.versionHeader(version))
         }
         admin.get("tenants/:tenant") { _, context in Self.render(try await self.requireTenant(context)) }
+        admin.put("tenants/:tenant") { request, context in
+            let name = try Self.param(context, "tenant")
+            var body = try await Self.body(request, context)
+            if case .object(var fields) = body, fields["name"] == nil {
+                fields["name"] = .string(name)
+                body = .object(fields)
+            }
+            let input = try AdminInputs.Tenant(body)
+            guard input.name == name else { throw AdminError.invalid("name", "must match the name in the path ('\(name)')") }
+            let (tenant, version) = try await self.mapped {
+                try await self.store.updateTenant(name: name, displayName: input.displayName, labels: input.labels, actor: Self.actor)
+            }
+            return Response.json(Self.render(tenant), headers: try await self.versionHeader(version))
+        }
         admin.delete("tenants/:tenant") { _, context in
             let name = try Self.param(context, "tenant")
             let version = try await self.mapped { try await self.store.deleteTenant(name: name, actor: Self.actor) }
@@ -92,7 +107,15 @@ public struct AdminAPI: Sendable {
             let id = "key_" + String(APIKeyFormat.generate().secret.suffix(16))
             let hash = Hashing.sha256Hex(Data(secret.utf8))
             let (key, version) = try await self.mapped {
-                try await self.store.createKey(tenant: tenant.name, id: id, name: input.name, prefix: prefix, secretHash: hash, actor: Self.actor)
+                try await self.store.createKey(
+                    tenant: tenant.name,
+                    id: id,
+                    name: input.name,
+                    prefix: prefix,
+                    secretHash: hash,
+                    labels: input.labels,
+                    actor: Self.actor
+                )
             }
             var body = Self.render(key)
             body["secret"] = .string(secret)
@@ -186,6 +209,10 @@ public struct AdminAPI: Sendable {
             else { throw AdminError.notFound("route '\(route.alias)' has no revision \(revision)") }
             return Self.render(found)
         }
+        admin.post("tenants/:tenant/routes/:alias/simulate") { request, context in
+            let route = try await self.requireRoute(context)
+            return try await self.simulate(route, input: try await Self.body(request, context))
+        }
 
         admin.get("nodes") { _, _ in Self.list(try await self.store.listNodes().map(Self.render)) }
         admin.get("audit") { request, _ in
@@ -203,13 +230,15 @@ public struct AdminAPI: Sendable {
     // MARK: Writes shared by POST and PUT
 
     func putProvider(Provider input: AdminInputs.Provider, mustCreate: Bool) async throws -> Response {
-        let sealed = try input.apiKey.map { try self.masterKey.seal($0) }
+        let credentials = try input.credentials.map { list in
+            (sealed: try self.masterKey.seal(ProviderCredentialList.encode(list)), names: ProviderCredentialList.names(list))
+        }
         let (created, version) = try await self.mapped {
             try await self.store.upsertProvider(
                 name: input.name,
                 kind: input.kind,
                 baseURL: input.baseURL,
-                sealedAPIKey: sealed,
+                credentials: credentials,
                 mustCreate: mustCreate,
                 actor: Self.actor
             )
@@ -250,11 +279,8 @@ public struct AdminAPI: Sendable {
             return Response.json(Self.render(route), status: created ? .created : .ok, headers: try await self.versionHeader(version))
         } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("model") {
             // An unknown model is a bad field in the body, not a missing URL.
-            let models = input.spec.models
-            let field = error.message.split(separator: "'").dropFirst().first.map(String.init).flatMap { missing in
-                models.firstIndex(of: missing).map { $0 == 0 ? "default.model" : "fallbacks[\($0 - 1)].model" }
-            }
-            throw AdminError.invalid(field ?? "default.model", error.message)
+            let missing = error.message.split(separator: "'").dropFirst().first.map(String.init) ?? ""
+            throw AdminError.invalid(input.spec.path(ofModel: missing) ?? "default.model", error.message)
         } catch let error as StoreError {
             throw Self.map(error)
         }

@@ -3,7 +3,7 @@ import SwitchyardCore
 
 /// Validated admin inputs. Each `parse` names the offending field on bad input.
 enum AdminInputs {
-    static func name(_ reader: InputReader, key: String, pathValue: String?, tenant: Bool = false) throws(AdminError) -> String {
+    static func name(_ reader: FieldReader, key: String, pathValue: String?, tenant: Bool = false) throws(FieldError) -> String {
         let given = try reader.string(key)
         if let pathValue, let given, given != pathValue {
             throw .invalid(reader.field(key), "must match the name in the path ('\(pathValue)')")
@@ -13,7 +13,7 @@ enum AdminInputs {
         return name
     }
 
-    static func checkName(_ name: String, field: String, tenant: Bool = false) throws(AdminError) {
+    static func checkName(_ name: String, field: String, tenant: Bool = false) throws(FieldError) {
         if tenant {
             guard Names.isValidTenant(name) else {
                 throw .invalid(field, "must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit")
@@ -28,22 +28,26 @@ enum AdminInputs {
     struct Tenant {
         var name: String
         var displayName: String
+        var labels: [String: String]
 
-        init(_ json: JSONValue) throws(AdminError) {
-            let reader = try InputReader(json, allowed: ["name", "display_name"])
+        init(_ json: JSONValue) throws(FieldError) {
+            let reader = try FieldReader(json, allowed: ["name", "display_name", "labels"])
             self.name = try AdminInputs.name(reader, key: "name", pathValue: nil, tenant: true)
             self.displayName = try reader.string("display_name") ?? ""
             guard self.displayName.count <= 200 else { throw .invalid("display_name", "must be at most 200 characters") }
+            self.labels = try reader.labels("labels") ?? [:]
         }
     }
 
     struct Key {
         var name: String
+        var labels: [String: String]
 
-        init(_ json: JSONValue) throws(AdminError) {
-            let reader = try InputReader(json, allowed: ["name"])
+        init(_ json: JSONValue) throws(FieldError) {
+            let reader = try FieldReader(json, allowed: ["name", "labels"])
             self.name = try reader.string("name") ?? ""
             guard self.name.count <= 200 else { throw .invalid("name", "must be at most 200 characters") }
+            self.labels = try reader.labels("labels") ?? [:]
         }
     }
 
@@ -51,10 +55,13 @@ enum AdminInputs {
         var name: String
         var kind: ProviderKind
         var baseURL: String
-        var apiKey: String?
+        /// `nil` keeps the stored credentials on replace.
+        var credentials: [ProviderCredential]?
 
-        init(_ json: JSONValue, pathName: String?) throws(AdminError) {
-            let reader = try InputReader(json, allowed: ["name", "kind", "base_url", "api_key"])
+        static let maxCredentials = 16
+
+        init(_ json: JSONValue, pathName: String?) throws(FieldError) {
+            let reader = try FieldReader(json, allowed: ["name", "kind", "base_url", "api_key", "credentials"])
             self.name = try AdminInputs.name(reader, key: "name", pathValue: pathName)
             let kind = try reader.requiredString("kind")
             guard let parsed = ProviderKind(rawValue: kind) else {
@@ -66,9 +73,40 @@ enum AdminInputs {
                 throw .invalid("base_url", "must be an absolute http:// or https:// URL")
             }
             self.baseURL = baseURL
-            self.apiKey = try reader.string("api_key")
-            if let apiKey, apiKey.isEmpty || apiKey.count > 4096 {
-                throw .invalid("api_key", "must be 1-4096 characters; omit it to keep the stored key")
+            if let apiKey = try reader.string("api_key") {
+                guard reader.value("credentials") == nil else {
+                    throw .invalid("credentials", "give either api_key (one key) or credentials (several), not both")
+                }
+                try Self.checkKey(apiKey, field: "api_key")
+                self.credentials = [ProviderCredential(name: "default", key: apiKey, weight: 1)]
+            } else if let list = try reader.array("credentials") {
+                guard list.count <= Self.maxCredentials else {
+                    throw .invalid("credentials", "at most \(Self.maxCredentials) credentials are allowed")
+                }
+                var credentials: [ProviderCredential] = []
+                var names = Set<String>()
+                for (index, value) in list.enumerated() {
+                    let entry = try FieldReader(value, path: "credentials[\(index)]", allowed: ["name", "key", "weight"])
+                    let name = try entry.requiredString("name")
+                    try AdminInputs.checkName(name, field: entry.field("name"))
+                    guard names.insert(name).inserted else { throw .invalid(entry.field("name"), "duplicate credential name '\(name)'") }
+                    let key = try entry.requiredString("key")
+                    try Self.checkKey(key, field: entry.field("key"))
+                    let weight = try entry.integer("weight", in: 0...1_000) ?? 1
+                    credentials.append(ProviderCredential(name: name, key: key, weight: weight))
+                }
+                if !credentials.isEmpty, !credentials.contains(where: { $0.weight > 0 }) {
+                    throw .invalid("credentials", "at least one credential needs a weight above 0")
+                }
+                self.credentials = credentials
+            } else {
+                self.credentials = nil
+            }
+        }
+
+        static func checkKey(_ key: String, field: String) throws(FieldError) {
+            guard !key.isEmpty, key.count <= 4096 else {
+                throw .invalid(field, "must be 1-4096 characters; omit it to keep the stored credentials")
             }
         }
     }
@@ -80,8 +118,8 @@ enum AdminInputs {
         var inputPrice: Double
         var outputPrice: Double
 
-        init(_ json: JSONValue, pathName: String?) throws(AdminError) {
-            let reader = try InputReader(
+        init(_ json: JSONValue, pathName: String?) throws(FieldError) {
+            let reader = try FieldReader(
                 json,
                 allowed: ["name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok"]
             )
@@ -96,7 +134,7 @@ enum AdminInputs {
             self.outputPrice = try Self.price(reader, "output_price_per_mtok")
         }
 
-        static func price(_ reader: InputReader, _ key: String) throws(AdminError) -> Double {
+        static func price(_ reader: FieldReader, _ key: String) throws(FieldError) -> Double {
             guard let price = try reader.number(key) else { throw .invalid(key, "is required (USD per 1M tokens)") }
             guard price.isFinite, price >= 0, price < 1_000_000 else { throw .invalid(key, "must be a number from 0 to 1000000") }
             return price
@@ -104,41 +142,16 @@ enum AdminInputs {
     }
 
     struct Route {
-        static let maxFallbacks = SnapshotLimits().maxFallbacks
         var alias: String
         var spec: RouteSpec
         var comment: String
 
-        init(_ json: JSONValue, pathAlias: String?) throws(AdminError) {
-            let reader = try InputReader(json, allowed: ["alias", "default", "fallbacks", "timeouts", "comment"])
+        init(_ json: JSONValue, pathAlias: String?) throws(FieldError) {
+            let reader = try FieldReader(json, allowed: RouteSpec.fields.union(["alias", "comment"]))
             self.alias = try AdminInputs.name(reader, key: "alias", pathValue: pathAlias)
-            guard let defaultReader = try reader.object("default", allowed: ["model"]) else {
-                throw .invalid("default", "is required: the target every request goes to, e.g. {\"model\": \"gpt-4o-mini\"}")
-            }
-            let defaultTarget = try Self.target(defaultReader)
-            let fallbackValues = try reader.array("fallbacks") ?? []
-            guard fallbackValues.count <= Self.maxFallbacks else {
-                throw .invalid("fallbacks", "at most \(Self.maxFallbacks) fallbacks are allowed")
-            }
-            var fallbacks: [Target] = []
-            for (index, value) in fallbackValues.enumerated() {
-                fallbacks.append(try Self.target(try InputReader(value, path: "fallbacks[\(index)]", allowed: ["model"])))
-            }
-            var timeouts = Timeouts()
-            if let timeoutReader = try reader.object("timeouts", allowed: ["first_token_ms", "total_ms"]) {
-                let range = 1...Timeouts.maximumMs
-                timeouts.firstTokenMs = try timeoutReader.integer("first_token_ms", in: range) ?? timeouts.firstTokenMs
-                timeouts.totalMs = try timeoutReader.integer("total_ms", in: range) ?? timeouts.totalMs
-            }
-            self.spec = RouteSpec(defaultTarget: defaultTarget, fallbacks: fallbacks, timeouts: timeouts)
+            self.spec = try RouteSpec(reading: reader)
             self.comment = try reader.string("comment") ?? ""
             guard self.comment.count <= 1000 else { throw .invalid("comment", "must be at most 1000 characters") }
-        }
-
-        static func target(_ reader: InputReader) throws(AdminError) -> Target {
-            let model = try reader.requiredString("model")
-            try AdminInputs.checkName(model, field: reader.field("model"))
-            return Target(model: model)
         }
     }
 }

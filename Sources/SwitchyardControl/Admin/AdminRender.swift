@@ -19,12 +19,16 @@ extension AdminAPI {
     }
 
     static func render(_ tenant: TenantRecord) -> JSONValue {
-        ["name": .string(tenant.name), "display_name": .string(tenant.displayName), "created_at": timestamp(tenant.createdAt)]
+        [
+            "name": .string(tenant.name), "display_name": .string(tenant.displayName), "labels": labels(tenant.labels),
+            "created_at": timestamp(tenant.createdAt),
+        ]
     }
 
     static func render(_ key: APIKeyRecord) -> JSONValue {
         [
-            "id": .string(key.id), "name": .string(key.name), "prefix": .string(key.prefix), "created_at": timestamp(key.createdAt),
+            "id": .string(key.id), "name": .string(key.name), "prefix": .string(key.prefix), "labels": labels(key.labels),
+            "created_at": timestamp(key.createdAt),
             "revoked_at": optional(key.revokedAt, timestamp),
         ]
     }
@@ -32,7 +36,9 @@ extension AdminAPI {
     static func render(_ provider: ProviderRecord) -> JSONValue {
         [
             "name": .string(provider.name), "kind": .string(provider.kind.rawValue), "base_url": .string(provider.baseURL),
-            "has_api_key": .bool(provider.hasAPIKey), "created_at": timestamp(provider.createdAt),
+            "has_api_key": .bool(!provider.credentials.isEmpty),
+            "credentials": .array(provider.credentials.map { ["name": .string($0.name), "weight": .int(Int64($0.weight))] }),
+            "created_at": timestamp(provider.createdAt),
             "updated_at": timestamp(provider.updatedAt),
         ]
     }
@@ -45,16 +51,19 @@ extension AdminAPI {
         ]
     }
 
+    static func labels(_ labels: [String: String]) -> JSONValue {
+        .object(labels.mapValues(JSONValue.string))
+    }
+
+    /// A route revision: its spec in canonical form (defaults spelled out) plus its metadata.
     static func render(_ route: RouteRecord) -> JSONValue {
-        [
-            "alias": .string(route.alias), "revision": .int(Int64(route.revision)),
-            "default": ["model": .string(route.spec.defaultTarget.model)],
-            "fallbacks": .array(route.spec.fallbacks.map { ["model": .string($0.model)] }),
-            "timeouts": [
-                "first_token_ms": .int(Int64(route.spec.timeouts.firstTokenMs)), "total_ms": .int(Int64(route.spec.timeouts.totalMs)),
-            ],
-            "comment": .string(route.comment), "created_by": .string(route.createdBy), "created_at": timestamp(route.createdAt),
-        ]
+        var object = route.spec.json.objectValue ?? [:]
+        object["alias"] = .string(route.alias)
+        object["revision"] = .int(Int64(route.revision))
+        object["comment"] = .string(route.comment)
+        object["created_by"] = .string(route.createdBy)
+        object["created_at"] = timestamp(route.createdAt)
+        return .object(object)
     }
 
     static func render(_ node: NodeRecord) -> JSONValue {

@@ -35,7 +35,7 @@ public struct SnapshotCompiler: Sendable {
                 name: provider.name,
                 kind: provider.kind,
                 baseURL: provider.baseURL,
-                apiKey: try provider.sealedAPIKey.map { try self.masterKey.open($0) }
+                credentials: try self.credentials(of: provider)
             )
         }
         let shared = try SnapshotCodec.encodeShared(
@@ -56,6 +56,16 @@ public struct SnapshotCompiler: Sendable {
             manifestSHA256: Hashing.sha256Hex(manifestBytes),
             blobs: blobs
         )
+    }
+
+    func credentials(of provider: SnapshotSource.Provider) throws -> [ProviderCredential] {
+        if let sealed = provider.sealedCredentials {
+            return try ProviderCredentialList.decode(try self.masterKey.open(sealed))
+        }
+        if let legacy = provider.legacySealedKey {
+            return [ProviderCredential(name: "default", key: try self.masterKey.open(legacy), weight: 1)]
+        }
+        return []
     }
 
     static func ref(name: String, version: Int, data: Data, into blobs: inout [String: Data]) -> Switchyard_V1_ShardRef {

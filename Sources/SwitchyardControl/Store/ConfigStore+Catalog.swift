@@ -5,7 +5,7 @@ public import SwitchyardCore
 // MARK: - Providers and models (the shared shard)
 
 extension ConfigStore {
-    static let providerColumns = "name, kind, base_url, api_key_sealed IS NOT NULL, created_at, updated_at"
+    static let providerColumns = "name, kind, base_url, credential_names::text, created_at, updated_at"
 
     public func listProviders() async throws -> [ProviderRecord] {
         let rows = try await self.boundedQuery(
@@ -23,13 +23,14 @@ extension ConfigStore {
 
     static func decodeProviders(_ rows: PostgresRowSequence) async throws -> [ProviderRecord] {
         var result: [ProviderRecord] = []
-        for try await (name, kind, baseURL, hasKey, created, updated) in rows.decode((String, String, String, Bool, Date, Date).self) {
+        for try await (name, kind, baseURL, namesText, created, updated) in rows.decode((String, String, String, String, Date, Date).self) {
+            let names = (try? JSONValue(parsing: namesText.utf8))?.arrayValue ?? []
             result.append(
                 ProviderRecord(
                     name: name,
                     kind: ProviderKind(rawValue: kind) ?? .openaiCompatible,
                     baseURL: baseURL,
-                    hasAPIKey: hasKey,
+                    credentials: names.map { ($0["name"]?.stringValue ?? "", Int($0["weight"]?.intValue ?? 1)) },
                     createdAt: created,
                     updatedAt: updated
                 )
@@ -38,16 +39,19 @@ extension ConfigStore {
         return result
     }
 
-    /// Creates or replaces a provider. `sealedAPIKey == nil` keeps the stored key on replace.
-    /// Returns whether it was created.
+    /// Creates or replaces a provider. `credentials == nil` keeps the stored ones on replace.
+    /// `credentials.sealed` is the master-key box of the JSON list, `names` its secret-free
+    /// summary. Returns whether it was created.
     public func upsertProvider(
         name: String,
         kind: ProviderKind,
         baseURL: String,
-        sealedAPIKey: Data?,
+        credentials: (sealed: Data, names: JSONValue)?,
         mustCreate: Bool,
         actor: String
     ) async throws -> (created: Bool, version: Int) {
+        let sealed = credentials?.sealed
+        let namesText = credentials.map { String(decoding: $0.names.serialized(sortedKeys: true), as: UTF8.self) }
         let logger = self.logger
         let (created, version) = try await self.writeDeciding(
             .init(
@@ -56,7 +60,10 @@ extension ConfigStore {
                 objectType: "provider",
                 objectID: name,
                 shared: true,
-                detail: ["kind": .string(kind.rawValue), "base_url": .string(baseURL), "api_key_changed": .bool(sealedAPIKey != nil)]
+                detail: [
+                    "kind": .string(kind.rawValue), "base_url": .string(baseURL), "credentials_changed": .bool(credentials != nil),
+                    "credentials": credentials?.names ?? .null,
+                ]
             )
         ) { connection, _ in
             // Decided inside the transaction (writers are serialized): a racing POST gets 409.
@@ -66,9 +73,13 @@ extension ConfigStore {
             }
             let rows = try await connection.query(
                 """
-                INSERT INTO providers (name, kind, base_url, api_key_sealed) VALUES (\(name), \(kind.rawValue), \(baseURL), \(sealedAPIKey))
+                INSERT INTO providers (name, kind, base_url, credentials_sealed, credential_names)
+                VALUES (\(name), \(kind.rawValue), \(baseURL), \(sealed), COALESCE(\(namesText)::jsonb, '[]'::jsonb))
                 ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, base_url = EXCLUDED.base_url,
-                    api_key_sealed = COALESCE(EXCLUDED.api_key_sealed, providers.api_key_sealed), updated_at = now()
+                    credentials_sealed = CASE WHEN \(sealed)::bytea IS NULL THEN providers.credentials_sealed ELSE EXCLUDED.credentials_sealed END,
+                    api_key_sealed = CASE WHEN \(sealed)::bytea IS NULL THEN providers.api_key_sealed ELSE NULL END,
+                    credential_names = CASE WHEN \(sealed)::bytea IS NULL THEN providers.credential_names ELSE EXCLUDED.credential_names END,
+                    updated_at = now()
                 RETURNING (xmax = 0)
                 """,
                 logger: logger

@@ -1,6 +1,6 @@
 import Foundation
 import PostgresNIO
-import SwitchyardCore
+public import SwitchyardCore
 
 // MARK: - Routes (immutable revisions)
 
@@ -42,7 +42,6 @@ extension ConfigStore {
 
     static func decodeRoutes(_ rows: PostgresRowSequence) async throws -> [RouteRecord] {
         var result: [RouteRecord] = []
-        let decoder = JSONDecoder()
         for try await (tenant, alias, revision, spec, comment, createdBy, created) in rows.decode(
             (String, String, Int, String, String, String, Date).self
         ) {
@@ -51,7 +50,7 @@ extension ConfigStore {
                     tenant: tenant,
                     alias: alias,
                     revision: revision,
-                    spec: try decoder.decode(RouteSpec.self, from: Data(spec.utf8)),
+                    spec: try RouteSpec(json: try JSONValue(parsing: spec.utf8)),
                     comment: comment,
                     createdBy: createdBy,
                     createdAt: created
@@ -72,7 +71,7 @@ extension ConfigStore {
         actor: String
     ) async throws -> (route: RouteRecord, created: Bool, version: Int?) {
         guard try await self.tenant(tenant) != nil else { throw StoreError.notFound("tenant '\(tenant)' does not exist") }
-        let specText = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        let specText = String(decoding: spec.json.serialized(sortedKeys: true), as: UTF8.self)
         let logger = self.logger
         let record: RouteRecord
         let created: Bool
@@ -85,7 +84,7 @@ extension ConfigStore {
                     objectType: "route",
                     objectID: "\(tenant)/\(alias)",
                     tenant: tenant,
-                    detail: ["spec": (try? JSONValue(parsing: specText.utf8)) ?? .null, "comment": .string(comment)]
+                    detail: ["spec": spec.json, "comment": .string(comment)]
                 )
             ) { connection, _ in
                 // Decided under the writers' lock, so concurrent creates cannot both succeed.

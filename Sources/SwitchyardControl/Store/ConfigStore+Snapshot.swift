@@ -8,8 +8,10 @@ public struct SnapshotSource: Sendable {
         public var name: String
         public var kind: ProviderKind
         public var baseURL: String
-        /// Sealed under the master key.
-        public var sealedAPIKey: Data?
+        /// The JSON credential list sealed under the master key.
+        public var sealedCredentials: Data?
+        /// A single key from before credential lists (schema 1), sealed under the master key.
+        public var legacySealedKey: Data?
     }
 
     public var version: Int
@@ -50,11 +52,19 @@ extension ConfigStore {
             sharedVersion = shared
         }
         var providers: [SnapshotSource.Provider] = []
-        for try await (name, kind, baseURL, sealed) in try await connection.query(
-            "SELECT name, kind, base_url, api_key_sealed FROM providers ORDER BY name",
+        for try await (name, kind, baseURL, sealed, legacy) in try await connection.query(
+            "SELECT name, kind, base_url, credentials_sealed, api_key_sealed FROM providers ORDER BY name",
             logger: logger
-        ).decode((String, String, String, Data?).self) {
-            providers.append(.init(name: name, kind: ProviderKind(rawValue: kind) ?? .openaiCompatible, baseURL: baseURL, sealedAPIKey: sealed))
+        ).decode((String, String, String, Data?, Data?).self) {
+            providers.append(
+                .init(
+                    name: name,
+                    kind: ProviderKind(rawValue: kind) ?? .openaiCompatible,
+                    baseURL: baseURL,
+                    sealedCredentials: sealed,
+                    legacySealedKey: legacy
+                )
+            )
         }
         var models: [ModelConfig] = []
         for try await (name, provider, upstream, input, output) in try await connection.query(
@@ -67,20 +77,19 @@ extension ConfigStore {
         }
         var tenants: [String: TenantConfig] = [:]
         var order: [String] = []
-        for try await (name, tenantVersion) in try await connection.query(
-            "SELECT name, config_version FROM tenants ORDER BY name",
+        for try await (name, tenantVersion, labels) in try await connection.query(
+            "SELECT name, config_version, labels::text FROM tenants ORDER BY name",
             logger: logger
-        ).decode((String, Int).self) {
-            tenants[name] = TenantConfig(name: name, version: tenantVersion, keys: [], routes: [])
+        ).decode((String, Int, String).self) {
+            tenants[name] = TenantConfig(name: name, version: tenantVersion, labels: Self.labels(labels), keys: [], routes: [])
             order.append(name)
         }
-        for try await (id, tenant, name, prefix, hash) in try await connection.query(
-            "SELECT id, tenant, name, prefix, secret_hash FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
+        for try await (id, tenant, name, prefix, hash, labels) in try await connection.query(
+            "SELECT id, tenant, name, prefix, secret_hash, labels::text FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
             logger: logger
-        ).decode((String, String, String, String, String).self) {
-            tenants[tenant]?.keys.append(APIKeyConfig(id: id, name: name, prefix: prefix, sha256: hash))
+        ).decode((String, String, String, String, String, String).self) {
+            tenants[tenant]?.keys.append(APIKeyConfig(id: id, name: name, prefix: prefix, sha256: hash, labels: Self.labels(labels)))
         }
-        let decoder = JSONDecoder()
         for try await (tenant, alias, revision, specText) in try await connection.query(
             """
             SELECT r.tenant, r.alias, v.revision, v.spec::text
@@ -89,16 +98,8 @@ extension ConfigStore {
             """,
             logger: logger
         ).decode((String, String, Int, String).self) {
-            let spec = try decoder.decode(RouteSpec.self, from: Data(specText.utf8))
-            tenants[tenant]?.routes.append(
-                RouteConfig(
-                    alias: alias,
-                    revision: revision,
-                    defaultTarget: spec.defaultTarget,
-                    fallbacks: spec.fallbacks,
-                    timeouts: spec.timeouts
-                )
-            )
+            let spec = try RouteSpec(json: try JSONValue(parsing: specText.utf8))
+            tenants[tenant]?.routes.append(RouteConfig(alias: alias, revision: revision, spec: spec))
         }
         return SnapshotSource(
             version: version,
@@ -107,5 +108,13 @@ extension ConfigStore {
             models: models,
             tenants: order.compactMap { tenants[$0] }
         )
+    }
+}
+
+extension ConfigStore {
+    /// A stored `labels` object (always written validated), as a dictionary.
+    static func labels(_ text: String) -> [String: String] {
+        guard case .object(let fields) = (try? JSONValue(parsing: text.utf8)) ?? .null else { return [:] }
+        return fields.compactMapValues(\.stringValue)
     }
 }

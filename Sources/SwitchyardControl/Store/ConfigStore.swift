@@ -190,44 +190,84 @@ public struct ConfigStore: Sendable {
 extension ConfigStore {
     public func listTenants() async throws -> [TenantRecord] {
         let rows = try await self.boundedQuery(
-            "SELECT name, display_name, created_at FROM tenants ORDER BY name",
+            "SELECT name, display_name, labels::text, created_at FROM tenants ORDER BY name",
             logger: self.logger
         )
-        var result: [TenantRecord] = []
-        for try await (name, display, created) in rows.decode((String, String, Date).self) {
-            result.append(TenantRecord(name: name, displayName: display, createdAt: created))
-        }
-        return result
+        return try await Self.decodeTenants(rows)
     }
 
     public func tenant(_ name: String) async throws -> TenantRecord? {
         let rows = try await self.boundedQuery(
-            "SELECT name, display_name, created_at FROM tenants WHERE name = \(name)",
+            "SELECT name, display_name, labels::text, created_at FROM tenants WHERE name = \(name)",
             logger: self.logger
         )
-        for try await (name, display, created) in rows.decode((String, String, Date).self) {
-            return TenantRecord(name: name, displayName: display, createdAt: created)
-        }
-        return nil
+        return try await Self.decodeTenants(rows).first
     }
 
-    public func createTenant(name: String, displayName: String, actor: String) async throws -> (TenantRecord, Int) {
+    static func decodeTenants(_ rows: PostgresRowSequence) async throws -> [TenantRecord] {
+        var result: [TenantRecord] = []
+        for try await (name, display, labels, created) in rows.decode((String, String, String, Date).self) {
+            result.append(TenantRecord(name: name, displayName: display, labels: Self.labels(labels), createdAt: created))
+        }
+        return result
+    }
+
+    static func labelsText(_ labels: [String: String]) -> String {
+        String(decoding: JSONValue.object(labels.mapValues(JSONValue.string)).serialized(sortedKeys: true), as: UTF8.self)
+    }
+
+    public func createTenant(name: String, displayName: String, labels: [String: String], actor: String) async throws -> (TenantRecord, Int) {
         let logger = self.logger
+        let labelsText = Self.labelsText(labels)
         return try await self.write(
-            .init(actor: actor, action: "create", objectType: "tenant", objectID: name, detail: ["display_name": .string(displayName)])
+            .init(
+                actor: actor,
+                action: "create",
+                objectType: "tenant",
+                objectID: name,
+                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string))]
+            )
         ) { connection, version in
             let rows = try await connection.query(
                 """
-                INSERT INTO tenants (name, display_name, config_version) VALUES (\(name), \(displayName), \(version))
-                RETURNING name, display_name, created_at
+                INSERT INTO tenants (name, display_name, labels, config_version) VALUES (\(name), \(displayName), \(labelsText)::jsonb, \(version))
+                RETURNING name, display_name, labels::text, created_at
                 """,
                 logger: logger
             )
-            for try await (name, display, created) in rows.decode((String, String, Date).self) {
-                return TenantRecord(name: name, displayName: display, createdAt: created)
-            }
-            throw StoreError.conflict("tenant '\(name)' was not created")
+            guard let tenant = try await Self.decodeTenants(rows).first else { throw StoreError.conflict("tenant '\(name)' was not created") }
+            return tenant
         }
+    }
+
+    /// Changes a tenant's display name and labels (labels feed route rules, so nodes get a new
+    /// tenant shard). Unchanged input writes nothing.
+    public func updateTenant(name: String, displayName: String, labels: [String: String], actor: String) async throws -> (TenantRecord, Int?) {
+        guard let existing = try await self.tenant(name) else { throw StoreError.notFound("tenant '\(name)' does not exist") }
+        if existing.displayName == displayName, existing.labels == labels { return (existing, nil) }
+        let logger = self.logger
+        let labelsText = Self.labelsText(labels)
+        let (record, version) = try await self.write(
+            .init(
+                actor: actor,
+                action: "update",
+                objectType: "tenant",
+                objectID: name,
+                tenant: name,
+                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string))]
+            )
+        ) { connection, _ in
+            let rows = try await connection.query(
+                """
+                UPDATE tenants SET display_name = \(displayName), labels = \(labelsText)::jsonb WHERE name = \(name)
+                RETURNING name, display_name, labels::text, created_at
+                """,
+                logger: logger
+            )
+            guard let tenant = try await Self.decodeTenants(rows).first else { throw StoreError.notFound("tenant '\(name)' does not exist") }
+            return tenant
+        }
+        return (record, version)
     }
 
     public func deleteTenant(name: String, actor: String) async throws -> Int {
@@ -241,14 +281,18 @@ extension ConfigStore {
     public func listKeys(tenant: String) async throws -> [APIKeyRecord] {
         let rows = try await self.boundedQuery(
             """
-            SELECT id, tenant, name, prefix, created_at, revoked_at FROM api_keys
+            SELECT id, tenant, name, prefix, labels::text, created_at, revoked_at FROM api_keys
             WHERE tenant = \(tenant) ORDER BY created_at, id
             """,
             logger: self.logger
         )
         var result: [APIKeyRecord] = []
-        for try await (id, tenant, name, prefix, created, revoked) in rows.decode((String, String, String, String, Date, Date?).self) {
-            result.append(APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, createdAt: created, revokedAt: revoked))
+        for try await (id, tenant, name, prefix, labels, created, revoked) in rows.decode(
+            (String, String, String, String, String, Date, Date?).self
+        ) {
+            result.append(
+                APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, labels: Self.labels(labels), createdAt: created, revokedAt: revoked)
+            )
         }
         return result
     }
@@ -259,9 +303,11 @@ extension ConfigStore {
         name: String,
         prefix: String,
         secretHash: String,
+        labels: [String: String],
         actor: String
     ) async throws -> (APIKeyRecord, Int) {
         let logger = self.logger
+        let labelsText = Self.labelsText(labels)
         return try await self.write(
             .init(
                 actor: actor,
@@ -269,18 +315,19 @@ extension ConfigStore {
                 objectType: "api_key",
                 objectID: id,
                 tenant: tenant,
-                detail: ["name": .string(name), "prefix": .string(prefix)]
+                detail: ["name": .string(name), "prefix": .string(prefix), "labels": .object(labels.mapValues(JSONValue.string))]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash) VALUES (\(id), \(tenant), \(name), \(prefix), \(secretHash))
+                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels)
+                VALUES (\(id), \(tenant), \(name), \(prefix), \(secretHash), \(labelsText)::jsonb)
                 RETURNING created_at
                 """,
                 logger: logger
             )
             for try await created in rows.decode(Date.self) {
-                return APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, createdAt: created, revokedAt: nil)
+                return APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, labels: labels, createdAt: created, revokedAt: nil)
             }
             throw StoreError.conflict("key was not created")
         }

@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import SwitchyardCore
 
 /// Encrypts provider credentials at rest (AES-256-GCM) under `SWITCHYARD_MASTER_KEY`.
 public struct MasterKey: Sendable {
@@ -32,5 +33,34 @@ public struct MasterKey: Sendable {
 
     public func open(_ sealed: Data) throws -> String {
         String(decoding: try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: self.key), as: UTF8.self)
+    }
+}
+
+/// The plaintext form of a provider's credentials before sealing: `[{"name","key","weight"}]`.
+enum ProviderCredentialList {
+    struct Corrupt: Error, CustomStringConvertible {
+        var description: String { "a provider's stored credentials do not decode" }
+    }
+
+    static func encode(_ credentials: [ProviderCredential]) -> String {
+        let list: JSONValue = .array(
+            credentials.map { ["name": .string($0.name), "key": .string($0.key), "weight": .int(Int64($0.weight))] }
+        )
+        return String(decoding: list.serialized(sortedKeys: true), as: UTF8.self)
+    }
+
+    static func decode(_ text: String) throws -> [ProviderCredential] {
+        guard let list = (try? JSONValue(parsing: text.utf8))?.arrayValue else { throw Corrupt() }
+        return try list.map { entry in
+            guard let name = entry["name"]?.stringValue, let key = entry["key"]?.stringValue, let weight = entry["weight"]?.intValue else {
+                throw Corrupt()
+            }
+            return ProviderCredential(name: name, key: key, weight: Int(weight))
+        }
+    }
+
+    /// The secret-free summary shown by the admin API.
+    static func names(_ credentials: [ProviderCredential]) -> JSONValue {
+        .array(credentials.map { ["name": .string($0.name), "weight": .int(Int64($0.weight))] })
     }
 }

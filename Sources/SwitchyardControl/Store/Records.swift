@@ -4,6 +4,7 @@ public import SwitchyardCore
 public struct TenantRecord: Sendable, Hashable {
     public var name: String
     public var displayName: String
+    public var labels: [String: String]
     public var createdAt: Date
 }
 
@@ -12,15 +13,17 @@ public struct APIKeyRecord: Sendable, Hashable {
     public var tenant: String
     public var name: String
     public var prefix: String
+    public var labels: [String: String]
     public var createdAt: Date
     public var revokedAt: Date?
 }
 
-public struct ProviderRecord: Sendable, Hashable {
+public struct ProviderRecord: Sendable {
     public var name: String
     public var kind: ProviderKind
     public var baseURL: String
-    public var hasAPIKey: Bool
+    /// Names and weights of the provider's credentials (never the keys).
+    public var credentials: [(name: String, weight: Int)]
     public var createdAt: Date
     public var updatedAt: Date
 }
@@ -36,27 +39,6 @@ public struct ModelRecord: Sendable, Hashable {
 }
 
 /// What a route revision says, as stored in `route_revisions.spec`.
-public struct RouteSpec: Sendable, Hashable, Codable {
-    public var defaultTarget: Target
-    public var fallbacks: [Target]
-    public var timeouts: Timeouts
-
-    public init(defaultTarget: Target, fallbacks: [Target], timeouts: Timeouts) {
-        self.defaultTarget = defaultTarget
-        self.fallbacks = fallbacks
-        self.timeouts = timeouts
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case defaultTarget = "default"
-        case fallbacks
-        case timeouts
-    }
-
-    /// Every model the revision references, default first.
-    public var models: [String] { [self.defaultTarget.model] + self.fallbacks.map(\.model) }
-}
-
 public struct RouteRecord: Sendable, Hashable {
     public var tenant: String
     public var alias: String

@@ -3,9 +3,24 @@ public enum ProviderKind: String, Sendable, Hashable, Codable, CaseIterable {
     case openai
     case anthropic
     case openaiCompatible = "openai_compatible"
+    case gemini
 
     /// Whether the upstream speaks OpenAI's chat-completions wire format.
-    public var speaksOpenAI: Bool { self != .anthropic }
+    public var speaksOpenAI: Bool { self == .openai || self == .openaiCompatible }
+}
+
+/// One API key of a provider. A provider may hold several, picked by weight; one that the
+/// provider refuses (401/403) or rate-limits (429) cools down for a while.
+public struct ProviderCredential: Sendable, Hashable {
+    public var name: String
+    public var key: String
+    public var weight: Int
+
+    public init(name: String, key: String, weight: Int = 1) {
+        self.name = name
+        self.key = key
+        self.weight = weight
+    }
 }
 
 /// An upstream provider as a node sees it (credentials already unsealed).
@@ -13,14 +28,14 @@ public struct ProviderConfig: Sendable, Hashable {
     public var name: String
     public var kind: ProviderKind
     public var baseURL: String
-    /// The provider API key; `nil` when the provider needs none (e.g. a local vLLM).
-    public var apiKey: String?
+    /// The provider's API keys; empty when it needs none (e.g. a local vLLM).
+    public var credentials: [ProviderCredential]
 
-    public init(name: String, kind: ProviderKind, baseURL: String, apiKey: String?) {
+    public init(name: String, kind: ProviderKind, baseURL: String, credentials: [ProviderCredential]) {
         self.name = name
         self.kind = kind
         self.baseURL = baseURL
-        self.apiKey = apiKey
+        self.credentials = credentials
     }
 }
 
@@ -48,55 +63,16 @@ public struct ModelConfig: Sendable, Hashable {
     }
 }
 
-/// One place a request can be sent: a catalog model.
-public struct Target: Sendable, Hashable, Codable {
-    public var model: String
-    public init(model: String) { self.model = model }
-}
-
-/// Time limits of one upstream attempt.
-public struct Timeouts: Sendable, Hashable, Codable {
-    public static let defaultFirstTokenMs = 30_000
-    public static let defaultTotalMs = 120_000
-    public static let maximumMs = 600_000
-
-    /// Streaming requests: until the upstream's first chunk. (A non-streaming answer arrives
-    /// whole, so only `totalMs` bounds it.)
-    public var firstTokenMs: Int
-    /// The whole attempt, body included.
-    public var totalMs: Int
-
-    public init(firstTokenMs: Int = Timeouts.defaultFirstTokenMs, totalMs: Int = Timeouts.defaultTotalMs) {
-        self.firstTokenMs = firstTokenMs
-        self.totalMs = totalMs
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case firstTokenMs = "first_token_ms"
-        case totalMs = "total_ms"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.firstTokenMs = try container.decodeIfPresent(Int.self, forKey: .firstTokenMs) ?? Self.defaultFirstTokenMs
-        self.totalMs = try container.decodeIfPresent(Int.self, forKey: .totalMs) ?? Self.defaultTotalMs
-    }
-}
-
 /// One immutable revision of a route: what a client's `model` alias resolves to.
 public struct RouteConfig: Sendable, Hashable {
     public var alias: String
     public var revision: Int
-    public var defaultTarget: Target
-    public var fallbacks: [Target]
-    public var timeouts: Timeouts
+    public var spec: RouteSpec
 
-    public init(alias: String, revision: Int, defaultTarget: Target, fallbacks: [Target], timeouts: Timeouts) {
+    public init(alias: String, revision: Int, spec: RouteSpec) {
         self.alias = alias
         self.revision = revision
-        self.defaultTarget = defaultTarget
-        self.fallbacks = fallbacks
-        self.timeouts = timeouts
+        self.spec = spec
     }
 }
 
@@ -107,12 +83,15 @@ public struct APIKeyConfig: Sendable, Hashable {
     public var prefix: String
     /// Lower-case hex SHA-256 of the secret.
     public var sha256: String
+    /// Labels route rules can test (`key.labels.<name>`).
+    public var labels: [String: String]
 
-    public init(id: String, name: String, prefix: String, sha256: String) {
+    public init(id: String, name: String, prefix: String, sha256: String, labels: [String: String] = [:]) {
         self.id = id
         self.name = name
         self.prefix = prefix
         self.sha256 = sha256
+        self.labels = labels
     }
 }
 
@@ -120,12 +99,15 @@ public struct APIKeyConfig: Sendable, Hashable {
 public struct TenantConfig: Sendable, Hashable {
     public var name: String
     public var version: Int
+    /// Labels route rules can test (`tenant.labels.<name>`).
+    public var labels: [String: String]
     public var keys: [APIKeyConfig]
     public var routes: [RouteConfig]
 
-    public init(name: String, version: Int, keys: [APIKeyConfig], routes: [RouteConfig]) {
+    public init(name: String, version: Int, labels: [String: String] = [:], keys: [APIKeyConfig], routes: [RouteConfig]) {
         self.name = name
         self.version = version
+        self.labels = labels
         self.keys = keys
         self.routes = routes
     }

@@ -17,6 +17,14 @@ public enum Names {
         }
     }
 
+    /// Label names (tenant and key labels, header and metadata names in route conditions):
+    /// letters, digits and `._-`, starting with a letter or digit, at most 63 bytes.
+    public static func isValidLabelKey(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
+        guard isAlnum(first) else { return false }
+        return name.utf8.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+    }
+
     private static func isLowerAlnum(_ byte: UInt8) -> Bool {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }

@@ -54,6 +54,11 @@ extension ConfigSnapshot {
             guard provider.baseURL.hasPrefix("http://") || provider.baseURL.hasPrefix("https://") else {
                 throw .init("provider '\(provider.name)' has an unusable base URL")
             }
+            guard provider.credentials.allSatisfy({ $0.weight >= 0 && !$0.key.isEmpty }),
+                provider.credentials.isEmpty || provider.credentials.contains(where: { $0.weight > 0 })
+            else {
+                throw .init("provider '\(provider.name)' has unusable credentials (empty key or no positive weight)")
+            }
         }
         var modelNames = Set<String>()
         for model in self.models {
@@ -80,15 +85,16 @@ extension ConfigSnapshot {
                 guard aliases.insert(route.alias).inserted else {
                     throw .init("tenant '\(tenant.name)' has a duplicate route '\(route.alias)'")
                 }
-                if route.fallbacks.count > limits.maxFallbacks {
+                let spec = route.spec
+                if spec.fallbacks.count > limits.maxFallbacks {
                     throw .init(
-                        "route '\(tenant.name)/\(route.alias)' has \(route.fallbacks.count) fallbacks, over the limit of \(limits.maxFallbacks)"
+                        "route '\(tenant.name)/\(route.alias)' has \(spec.fallbacks.count) fallbacks, over the limit of \(limits.maxFallbacks)"
                     )
                 }
-                for target in [route.defaultTarget] + route.fallbacks where !modelNames.contains(target.model) {
-                    throw .init("route '\(tenant.name)/\(route.alias)' references unknown model '\(target.model)'")
+                for model in spec.models where !modelNames.contains(model) {
+                    throw .init("route '\(tenant.name)/\(route.alias)' references unknown model '\(model)'")
                 }
-                guard route.timeouts.firstTokenMs > 0, route.timeouts.totalMs > 0 else {
+                guard spec.timeouts.firstTokenMs > 0, spec.timeouts.idleMs > 0, spec.timeouts.totalMs > 0 else {
                     throw .init("route '\(tenant.name)/\(route.alias)' has a non-positive timeout")
                 }
             }

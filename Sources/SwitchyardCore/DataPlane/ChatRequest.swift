@@ -66,15 +66,59 @@ public struct ChatRequest: Sendable {
     /// The body to send upstream: the catalog model replaced by the provider's model name, and,
     /// when streaming, usage always requested so every request can be accounted for. The usage
     /// chunk is only relayed to clients that asked for it.
-    public func upstreamBody(upstreamModel: String) -> JSONValue {
+    public func upstreamBody(upstreamModel: String, params: [String: JSONValue] = [:]) -> JSONValue {
         var body = self.body
         body["model"] = .string(upstreamModel)
+        for (name, value) in params { body[name] = value }
+        // Overriding one token limit must not leave the other in place: providers reject both.
+        if params["max_tokens"] != nil { body["max_completion_tokens"] = nil }
+        if params["max_completion_tokens"] != nil { body["max_tokens"] = nil }
         if self.stream {
             var options = body["stream_options"]?.objectValue ?? [:]
             options["include_usage"] = true
             body["stream_options"] = .object(options)
         }
         return .object(body)
+    }
+}
+
+extension ChatRequest {
+    /// The body's `user`, when it is a string.
+    public var user: String? { self.body["user"]?.stringValue }
+
+    /// String values of the body's `metadata` object.
+    public var metadata: [String: String] {
+        guard case .object(let fields) = self.body["metadata"] ?? .null else { return [:] }
+        return fields.compactMapValues(\.stringValue)
+    }
+
+    /// Whether the body offers tools.
+    public var hasTools: Bool { !(self.body["tools"]?.arrayValue?.isEmpty ?? true) }
+
+    /// A cheap estimate of the prompt's tokens, for routing rules (`prompt_tokens`): about four
+    /// bytes of text per token, four tokens of framing per message, 85 per image, plus the tool
+    /// definitions. Deliberately tokenizer-free: it runs on every request that asks for it.
+    public var estimatedPromptTokens: Int {
+        var bytes = 0
+        var extra = 0
+        for message in self.body["messages"]?.arrayValue ?? [] {
+            extra += 4
+            switch message["content"] ?? .null {
+            case .string(let text):
+                bytes += text.utf8.count
+            case .array(let parts):
+                for part in parts {
+                    if let text = part["text"]?.stringValue { bytes += text.utf8.count } else { extra += 85 }
+                }
+            default:
+                break
+            }
+            for call in message["tool_calls"]?.arrayValue ?? [] {
+                bytes += call["function"]?["arguments"]?.stringValue?.utf8.count ?? 0
+            }
+        }
+        if let tools = self.body["tools"] { bytes += tools.serialized().count }
+        return (bytes + 3) / 4 + extra
     }
 }
 

@@ -9,12 +9,17 @@ struct DecisionHeaders: Sendable {
     static let provider = HTTPField.Name("x-switchyard-provider")!
     static let attempts = HTTPField.Name("x-switchyard-attempts")!
     static let fallbackReasons = HTTPField.Name("x-switchyard-fallback-reasons")!
+    static let rule = HTTPField.Name("x-switchyard-rule")!
+    static let variant = HTTPField.Name("x-switchyard-variant")!
 
     var traceID: String
     var route = ""
     var revision = ""
     var model = ""
     var provider = ""
+    /// The route rule that matched (`default` when none did) and the chosen variant.
+    var rule = ""
+    var variant = ""
     var attempts = 0
     /// Why earlier attempts were abandoned, e.g. `gpt-4o:status_500`.
     var failures: [String] = []
@@ -28,6 +33,8 @@ struct DecisionHeaders: Sendable {
         fields[Self.model] = self.model
         fields[Self.provider] = self.provider
         fields[Self.attempts] = String(self.attempts)
+        if !self.rule.isEmpty { fields[Self.rule] = self.rule }
+        if !self.variant.isEmpty { fields[Self.variant] = self.variant }
         if !self.failures.isEmpty { fields[Self.fallbackReasons] = self.failures.joined(separator: ", ") }
     }
 

@@ -106,14 +106,47 @@ public nonisolated struct Switchyard_V1_Provider: Sendable {
 
   public var name: String = String()
 
-  /// "openai" | "anthropic" | "openai_compatible"
+  /// "openai" | "anthropic" | "openai_compatible" | "gemini"
   public var kind: String = String()
 
   public var baseURL: String = String()
 
-  /// The provider API key sealed with AES-GCM (nonce || ciphertext || tag) under a key derived
-  /// with HKDF-SHA256 from the node token. Empty when the provider has no key.
-  public var sealedApiKey: Data = Data()
+  /// The provider's API keys, sorted by name; empty when it needs none.
+  public var credentials: [Switchyard_V1_Credential] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Switchyard_V1_Credential: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// Relative share of requests; 0 = only when every other credential is cooling down.
+  public var weight: UInt32 = 0
+
+  /// The key sealed with AES-GCM (nonce || ciphertext || tag) under a key derived with
+  /// HKDF-SHA256 from the node token; the associated data is "<provider>/<credential name>".
+  public var sealedKey: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A label of a tenant or key, for route rules.
+public nonisolated struct Switchyard_V1_Label: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var value: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -154,6 +187,9 @@ public nonisolated struct Switchyard_V1_TenantShard: Sendable {
   /// Current revision of every route, sorted by alias.
   public var routes: [Switchyard_V1_Route] = []
 
+  /// Sorted by name.
+  public var labels: [Switchyard_V1_Label] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -173,6 +209,9 @@ public nonisolated struct Switchyard_V1_ApiKey: Sendable {
   /// Lower-case hex SHA-256 of the full secret.
   public var sha256: String = String()
 
+  /// Sorted by name.
+  public var labels: [Switchyard_V1_Label] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -187,57 +226,10 @@ public nonisolated struct Switchyard_V1_Route: Sendable {
 
   public var revision: UInt64 = 0
 
-  public var defaultTarget: Switchyard_V1_Target {
-    get {_defaultTarget ?? Switchyard_V1_Target()}
-    set {_defaultTarget = newValue}
-  }
-  /// Returns true if `defaultTarget` has been explicitly set.
-  public var hasDefaultTarget: Bool {self._defaultTarget != nil}
-  /// Clears the value of `defaultTarget`. Subsequent reads from it will return its default value.
-  public mutating func clearDefaultTarget() {self._defaultTarget = nil}
-
-  public var fallbacks: [Switchyard_V1_Target] = []
-
-  public var timeouts: Switchyard_V1_Timeouts {
-    get {_timeouts ?? Switchyard_V1_Timeouts()}
-    set {_timeouts = newValue}
-  }
-  /// Returns true if `timeouts` has been explicitly set.
-  public var hasTimeouts: Bool {self._timeouts != nil}
-  /// Clears the value of `timeouts`. Subsequent reads from it will return its default value.
-  public mutating func clearTimeouts() {self._timeouts = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _defaultTarget: Switchyard_V1_Target? = nil
-  fileprivate var _timeouts: Switchyard_V1_Timeouts? = nil
-}
-
-public nonisolated struct Switchyard_V1_Target: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// Model catalog name.
-  public var model: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
-public nonisolated struct Switchyard_V1_Timeouts: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// Time allowed until the upstream answers (response head / first token).
-  public var firstTokenMs: UInt32 = 0
-
-  /// Time allowed for the whole attempt.
-  public var totalMs: UInt32 = 0
+  /// The route spec in its canonical JSON form (UTF-8, sorted keys), as documented in
+  /// docs/route-spec.schema.json. The node parses and validates it with the same code as the
+  /// admin API, so a spec the node cannot run is rejected (NACK) before it is swapped in.
+  public var specJson: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -417,7 +409,7 @@ nonisolated extension Switchyard_V1_SharedShard: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Switchyard_V1_Provider: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Provider"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{3}base_url\0\u{3}sealed_api_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{3}base_url\0\u{2}\u{2}credentials\0\u{c}\u{4}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -428,7 +420,7 @@ nonisolated extension Switchyard_V1_Provider: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.baseURL) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.sealedApiKey) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.credentials) }()
       default: break
       }
     }
@@ -444,8 +436,8 @@ nonisolated extension Switchyard_V1_Provider: SwiftProtobuf.Message, SwiftProtob
     if !self.baseURL.isEmpty {
       try visitor.visitSingularStringField(value: self.baseURL, fieldNumber: 3)
     }
-    if !self.sealedApiKey.isEmpty {
-      try visitor.visitSingularBytesField(value: self.sealedApiKey, fieldNumber: 4)
+    if !self.credentials.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.credentials, fieldNumber: 5)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -454,7 +446,82 @@ nonisolated extension Switchyard_V1_Provider: SwiftProtobuf.Message, SwiftProtob
     if lhs.name != rhs.name {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs.baseURL != rhs.baseURL {return false}
-    if lhs.sealedApiKey != rhs.sealedApiKey {return false}
+    if lhs.credentials != rhs.credentials {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_Credential: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Credential"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}weight\0\u{3}sealed_key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.weight) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.sealedKey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.weight != 0 {
+      try visitor.visitSingularUInt32Field(value: self.weight, fieldNumber: 2)
+    }
+    if !self.sealedKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sealedKey, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_Credential, rhs: Switchyard_V1_Credential) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.weight != rhs.weight {return false}
+    if lhs.sealedKey != rhs.sealedKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_Label: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Label"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_Label, rhs: Switchyard_V1_Label) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -512,7 +579,7 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantShard"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -523,6 +590,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.keys) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.routes) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
       default: break
       }
     }
@@ -538,6 +606,9 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if !self.routes.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.routes, fieldNumber: 3)
     }
+    if !self.labels.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.labels, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -545,6 +616,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if lhs.name != rhs.name {return false}
     if lhs.keys != rhs.keys {return false}
     if lhs.routes != rhs.routes {return false}
+    if lhs.labels != rhs.labels {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -552,7 +624,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApiKey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -564,6 +636,7 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.prefix) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
       default: break
       }
     }
@@ -582,6 +655,9 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if !self.sha256.isEmpty {
       try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 4)
     }
+    if !self.labels.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.labels, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -590,6 +666,7 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.name != rhs.name {return false}
     if lhs.prefix != rhs.prefix {return false}
     if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.labels != rhs.labels {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -597,7 +674,7 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Switchyard_V1_Route: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Route"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}alias\0\u{1}revision\0\u{3}default_target\0\u{1}fallbacks\0\u{1}timeouts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}alias\0\u{1}revision\0\u{4}\u{4}spec_json\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}\u{c}\u{5}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -607,108 +684,29 @@ nonisolated extension Switchyard_V1_Route: SwiftProtobuf.Message, SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.alias) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._defaultTarget) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.fallbacks) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._timeouts) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.specJson) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.alias.isEmpty {
       try visitor.visitSingularStringField(value: self.alias, fieldNumber: 1)
     }
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 2)
     }
-    try { if let v = self._defaultTarget {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.fallbacks.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.fallbacks, fieldNumber: 4)
+    if !self.specJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.specJson, fieldNumber: 6)
     }
-    try { if let v = self._timeouts {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Switchyard_V1_Route, rhs: Switchyard_V1_Route) -> Bool {
     if lhs.alias != rhs.alias {return false}
     if lhs.revision != rhs.revision {return false}
-    if lhs._defaultTarget != rhs._defaultTarget {return false}
-    if lhs.fallbacks != rhs.fallbacks {return false}
-    if lhs._timeouts != rhs._timeouts {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Switchyard_V1_Target: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Target"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.model.isEmpty {
-      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Switchyard_V1_Target, rhs: Switchyard_V1_Target) -> Bool {
-    if lhs.model != rhs.model {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Switchyard_V1_Timeouts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Timeouts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}first_token_ms\0\u{3}total_ms\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.firstTokenMs) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.totalMs) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.firstTokenMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.firstTokenMs, fieldNumber: 1)
-    }
-    if self.totalMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.totalMs, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Switchyard_V1_Timeouts, rhs: Switchyard_V1_Timeouts) -> Bool {
-    if lhs.firstTokenMs != rhs.firstTokenMs {return false}
-    if lhs.totalMs != rhs.totalMs {return false}
+    if lhs.specJson != rhs.specJson {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,109 @@
+import Hummingbird
+import SwitchyardCore
+
+/// `POST /admin/v1/tenants/{tenant}/routes/{alias}/simulate`: the routing decision for a
+/// described request — rule, variant, attempt plan and the reason for each step — computed with
+/// the same code the nodes run, without calling a provider.
+extension AdminAPI {
+    func simulate(_ route: RouteRecord, input: JSONValue) async throws -> Response {
+        let reader = try FieldReader(input, allowed: ["headers", "body", "key_id", "region"])
+        var headers: [String: String] = [:]
+        if let value = reader.value("headers") {
+            guard case .object(let fields) = value else { throw AdminError.invalid("headers", "must be an object of header names to strings") }
+            for (name, header) in fields {
+                guard let text = header.stringValue else { throw AdminError.invalid("headers.\(name)", "must be a string") }
+                headers[name.lowercased()] = text
+            }
+        }
+        guard let bodyValue = reader.value("body") else {
+            throw AdminError.invalid("body", "is required: the chat-completions request body to route")
+        }
+        var body = bodyValue
+        if case .object(var fields) = body, fields["model"] == nil {
+            fields["model"] = .string(route.alias)
+            body = .object(fields)
+        }
+        let chat: ChatRequest
+        do {
+            chat = try ChatRequest(json: body)
+        } catch {
+            throw AdminError.invalid(error.param.map { "body.\($0)" } ?? "body", error.message)
+        }
+        var key: APIKeyConfig?
+        if let keyID = try reader.string("key_id") {
+            guard let record = try await self.store.listKeys(tenant: route.tenant).first(where: { $0.id == keyID }) else {
+                throw AdminError.invalid("key_id", "key '\(keyID)' does not exist in tenant '\(route.tenant)'")
+            }
+            key = APIKeyConfig(id: record.id, name: record.name, prefix: record.prefix, sha256: "", labels: record.labels)
+        }
+        let region = try reader.string("region")
+        guard let tenant = try await self.store.tenant(route.tenant) else {
+            throw AdminError.notFound("tenant '\(route.tenant)' does not exist")
+        }
+        let providers = try await self.store.listProviders().map {
+            ProviderConfig(name: $0.name, kind: $0.kind, baseURL: $0.baseURL, credentials: [])
+        }
+        let models = try await self.store.listModels().map {
+            ModelConfig(
+                name: $0.name,
+                provider: $0.provider,
+                upstreamModel: $0.upstreamModel,
+                inputPricePerMTok: $0.inputPricePerMTok,
+                outputPricePerMTok: $0.outputPricePerMTok
+            )
+        }
+        let config = RouteConfig(alias: route.alias, revision: route.revision, spec: route.spec)
+        let table = RoutingTable(
+            version: 0,
+            providers: providers,
+            models: models,
+            tenants: [TenantConfig(name: tenant.name, version: 0, labels: tenant.labels, keys: [], routes: [config])]
+        )
+        let lookup: (String) -> String? = { headers[$0] }
+        let facts = RequestFacts(chat: chat, header: lookup, key: key, tenantLabels: tenant.labels, region: region)
+        let plan: AttemptPlan
+        do {
+            plan = try table.plan(tenant: tenant.name, route: config, facts: facts)
+        } catch {
+            throw AdminError.conflict("route '\(route.alias)' names a model that is no longer in the catalog")
+        }
+        return .json(Self.render(plan, facts: facts, stickySource: RequestFacts.stickySource(chat: chat, header: lookup)))
+    }
+
+    static func render(_ plan: AttemptPlan, facts: RequestFacts, stickySource: String) -> JSONValue {
+        let decision = plan.decision
+        return [
+            "route": .string(plan.route.alias),
+            "revision": .int(Int64(plan.route.revision)),
+            "rule": .string(decision.rule),
+            "variant": .string(decision.variant),
+            "rules_evaluated": .array(decision.evaluated.map { ["rule": .string($0.rule), "matched": .bool($0.matched)] }),
+            "sticky": [
+                "key": .string(facts.stickyKey), "source": .string(stickySource),
+                "bucket": decision.bucket.map { ["point": .int(Int64($0.point)), "total": .int(Int64($0.total))] } ?? .null,
+            ],
+            "facts": [
+                "tag": facts.tag.map(JSONValue.string) ?? .null,
+                "user": facts.user.map(JSONValue.string) ?? .null,
+                "region": facts.region.map(JSONValue.string) ?? .null,
+                "stream": .bool(facts.stream),
+                "tools": .bool(facts.tools),
+                "prompt_tokens": .int(Int64(facts.promptTokens())),
+            ],
+            "attempts": .array(
+                plan.attempts.enumerated().map { position, attempt in
+                    [
+                        "position": .int(Int64(position + 1)),
+                        "model": .string(attempt.model.name),
+                        "provider": .string(attempt.provider.name),
+                        "upstream_model": .string(attempt.model.upstreamModel),
+                        "fallback": .bool(attempt.isFallback),
+                        "params": .object(attempt.target.params),
+                        "reason": .string(attempt.reason),
+                    ]
+                }
+            ),
+            "skipped": .array(plan.skipped.map { ["model": .string($0.model), "reason": .string($0.reason)] }),
+        ]
+    }
+}
