@@ -57,7 +57,7 @@ public func buildNodeApplication(
     )
     let proxy = ChatProxy(
         state: state,
-        adapter: ChatCompletionsAdapter(client: upstreamClient),
+        adapter: ProviderAdapter(client: upstreamClient),
         metrics: metrics,
         resilience: Resilience(settings: configuration.resilience),
         region: configuration.region,
@@ -81,7 +81,9 @@ public func buildNodeApplication(
             body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit()))
         )
     }
-    router.post("v1/chat/completions") { request, context in await proxy.handle(request, context: context) }
+    router.post("v1/chat/completions") { request, context in await proxy.handle(request, context: context, endpoint: .chatCompletions) }
+    router.post("v1/messages") { request, context in await proxy.handle(request, context: context, endpoint: .messages) }
+    router.post("v1/embeddings") { request, context in await proxy.handle(request, context: context, endpoint: .embeddings) }
     router.get("v1/models") { request, _ -> Response in ModelsEndpoint.list(request, state: state) }
 
     return Application(

@@ -8,11 +8,12 @@ public enum UpstreamHTTPClient {
     public struct Configuration: Sendable {
         /// A refused or unreachable upstream fails after this long and the next target is tried.
         public var connectTimeout: TimeAmount
-        /// Safety net for silence between body chunks; routes set tighter per-attempt limits.
+        /// Safety net for silence between body chunks, above the longest route timeout (600 s);
+        /// routes set their own, tighter limits per attempt.
         public var readTimeout: TimeAmount
         public var maxConnectionsPerHost: Int
 
-        public init(connectTimeout: TimeAmount = .seconds(3), readTimeout: TimeAmount = .seconds(300), maxConnectionsPerHost: Int = 256) {
+        public init(connectTimeout: TimeAmount = .seconds(3), readTimeout: TimeAmount = .seconds(610), maxConnectionsPerHost: Int = 256) {
             self.connectTimeout = connectTimeout
             self.readTimeout = readTimeout
             self.maxConnectionsPerHost = maxConnectionsPerHost

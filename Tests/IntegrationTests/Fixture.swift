@@ -68,6 +68,17 @@ struct Fixture {
             "/admin/v1/providers/mock-auth",
             ["kind": "openai_compatible", "base_url": .string(self.mock.url + "/v1"), "api_key": "sk-upstream-secret"]
         )
+        // The same mock, speaking Anthropic Messages and Gemini.
+        try await self.admin.send(
+            .PUT,
+            "/admin/v1/providers/mock-anthropic",
+            ["kind": "anthropic", "base_url": .string(self.mock.url + "/v1"), "api_key": "sk-ant-upstream"]
+        )
+        try await self.admin.send(
+            .PUT,
+            "/admin/v1/providers/mock-gemini",
+            ["kind": "gemini", "base_url": .string(self.mock.url + "/v1beta"), "api_key": "gemini-upstream"]
+        )
         try await self.admin.send(
             .PUT,
             "/admin/v1/providers/dead",
@@ -78,7 +89,8 @@ struct Fixture {
             ("fail500", "mock", "fault-500"),
             ("fail429", "mock", "fault-429"), ("bad400", "mock", "fault-400"), ("hang", "mock", "fault-hang"),
             ("cut", "mock", "fault-cut"), ("slow", "mock", "latency-150:slow"), ("reset", "mock", "fault-reset"),
-            ("refused", "dead", "anything"),
+            ("refused", "dead", "anything"), ("claude", "mock-anthropic", "claude-mock"), ("gemini", "mock-gemini", "gemini-mock"),
+            ("claude500", "mock-anthropic", "fault-500:claude"), ("embed", "mock", "embed-mock"), ("gemini-embed", "mock-gemini", "gemini-embed"),
         ]
         for (name, provider, upstream) in models {
             try await self.admin.send(

@@ -6,40 +6,50 @@ import SwitchyardControl
 import SwitchyardTesting
 import Testing
 
-/// The official `openai` Python SDK chats, streams and calls tools through a node (and so
-/// checks the mock provider's wire format too). `scripts/test.sh` installs the SDK and sets
-/// SWITCHYARD_REQUIRE_SDK=1, so in CI a missing SDK fails instead of skipping.
+/// The official `openai` and `anthropic` Python SDKs chat, stream and call tools through a node,
+/// each against routes served by an OpenAI-, an Anthropic- and a Gemini-format provider (and so
+/// check the mock provider's wire formats and the node's translation too). `scripts/test.sh`
+/// installs the SDKs and sets SWITCHYARD_REQUIRE_SDK=1, so in CI a missing SDK fails instead of
+/// skipping.
 struct SDKTests {
     static let required = ProcessInfo.processInfo.environment["SWITCHYARD_REQUIRE_SDK"] == "1"
 
     static var sdkAvailable: Bool {
-        (try? Subprocess.run("/usr/bin/env", ["python3", "-c", "import openai"])) != nil
+        (try? Subprocess.run("/usr/bin/env", ["python3", "-c", "import openai, anthropic"])) != nil
     }
 
-    @Test(.enabled(if: required || sdkAvailable, "the openai Python SDK is not installed (pip install -r Tests/sdk/requirements.txt)"))
-    func openAIPythonSDKWorksThroughANode() async throws {
+    /// (script, base URL suffix, model behind the route, checks in the script)
+    static let cases: [(String, String, String, Int)] = [
+        ("openai_sdk_check.py", "/v1", "good", 9), ("openai_sdk_check.py", "/v1", "claude", 9),
+        ("openai_sdk_check.py", "/v1", "gemini", 9), ("anthropic_sdk_check.py", "", "good", 8),
+        ("anthropic_sdk_check.py", "", "claude", 8), ("anthropic_sdk_check.py", "", "gemini", 8),
+    ]
+
+    @Test(
+        .enabled(if: required || sdkAvailable, "the Python SDKs are not installed (pip install -r Tests/sdk/requirements.txt)"),
+        arguments: Self.cases
+    )
+    func pythonSDKWorksThroughANode(script: String, suffix: String, model: String, checks: Int) async throws {
         try await Fixture.with(tokenLatencyMs: 5) { fixture in
             let key = try await fixture.seed()
-            try await fixture.route("sdk-chat", "good")
+            try await fixture.route("sdk-chat", model)
             let node = try await fixture.node()
             #expect(await fixture.waitForRoute(node, key: key, alias: "sdk-chat", timeout: .seconds(5)))
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             var environment = ProcessInfo.processInfo.environment
-            environment["SWITCHYARD_BASE_URL"] = node.url + "/v1"
+            environment["SWITCHYARD_BASE_URL"] = node.url + suffix
             environment["SWITCHYARD_KEY"] = key
             environment["SWITCHYARD_MODEL"] = "sdk-chat"
-            let script = root.appendingPathComponent("sdk/openai_sdk_check.py").path
+            let path = root.appendingPathComponent("sdk/\(script)").path
             let output: String
             do {
-                output = try await Task.detached {
-                    try Subprocess.run("/usr/bin/env", ["python3", script], environment: environment)
-                }.value
+                output = try await Subprocess.runAsync("/usr/bin/env", ["python3", path], environment: environment)
             } catch {
-                Issue.record("openai SDK check failed: \(error)")
+                Issue.record("\(script) against \(model) failed: \(error)")
                 await node.stop()
                 return
             }
-            #expect(output.contains("9 passed, 0 failed"), "\(output)")
+            #expect(output.contains("\(checks) passed, 0 failed"), "\(output)")
             await node.stop()
         }
     }

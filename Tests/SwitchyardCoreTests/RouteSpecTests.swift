@@ -222,6 +222,15 @@ struct RouteSpecTests {
         (#"{"default": {"model": "m"}, "retry": {"budget_ratio": 1.5}}"#, "retry.budget_ratio"),
         (#"{"default": {"model": "m"}, "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 100}}"#, "retry.max_backoff_ms"),
         (#"{"default": {"model": "m"}, "surprise": 1}"#, "surprise"),
+        (
+            #"{"default": {"model": "m"}, "rules": [{"name": "r", "when": {"field": "tag", "op": "eq", "value": "a\u0000b"}, "then": {"model": "m"}}]}"#,
+            "rules[0].when.value"
+        ),
+        (
+            #"{"default": {"model": "m"}, "rules": [{"name": "r", "when": {"field": "tag", "op": "prefix", "value": "\u0000"}, "then": {"model": "m"}}]}"#,
+            "rules[0].when.value"
+        ),
+        (#"{"default": {"model": "m", "params": {"stop": "x\u0000"}}}"#, "default.params.stop"),
     ])
     func badSpecsNameTheField(text: String, field: String) throws {
         #expect {
@@ -237,6 +246,20 @@ struct RouteSpecTests {
         #expect(throws: FieldError.self) { try Self.condition(nested) }
         let many = (0...RouteSpec.maxConditions).map { _ in #"{"field": "tag", "op": "exists"}"# }.joined(separator: ",")
         #expect(throws: FieldError.self) { try Self.condition(#"{"any": [\#(many)]}"#) }
+    }
+
+    @Test func parameterOverridesReplaceTheClientsValues() throws {
+        let chat = try ChatRequest(
+            json: ["model": "m", "messages": [["role": "user", "content": "hi"]], "temperature": 1.5, "max_completion_tokens": 900]
+        )
+        let body = chat.upstreamBody(upstreamModel: "up", params: ["temperature": .double(0.2), "max_tokens": 100])
+        #expect(body["model"] == "up")
+        #expect(body["temperature"] == .double(0.2))
+        #expect(body["max_tokens"] == 100)
+        #expect(body["max_completion_tokens"] == nil, "the client's other token limit is dropped")
+        let both = chat.upstreamBody(upstreamModel: "up", params: ["max_tokens": 100, "max_completion_tokens": 200])
+        #expect(both["max_tokens"] == 100)
+        #expect(both["max_completion_tokens"] == 200)
     }
 
     @Test func promptTokenEstimateCountsTextImagesAndTools() throws {

@@ -84,6 +84,36 @@ public struct Subprocess: Sendable {
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
+    /// Like ``run(_:_:environment:directory:)``, but waits without blocking a thread of the
+    /// cooperative pool (it polls), so many can run at once beside async servers.
+    @discardableResult
+    public static func runAsync(
+        _ path: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        directory: String? = nil
+    ) async throws -> String {
+        let outputPath = NSTemporaryDirectory() + "switchyard-cmd-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let child = try spawn(path, arguments, environment: environment, directory: directory, outputPath: outputPath)
+        var code = child.poll()
+        while code == nil {
+            do {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch {
+                child.signal(SIGKILL)
+                _ = child.wait()
+                throw error
+            }
+            code = child.poll()
+        }
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        guard code == 0 else {
+            throw Failure(description: "\(path) \(arguments.joined(separator: " ")) failed (exit \(code ?? -1)): \(text.suffix(2000))")
+        }
+        return text
+    }
+
     /// Runs a program to completion; returns its output, throws with the output when it fails.
     @discardableResult
     public static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws -> String {

@@ -70,9 +70,10 @@ public struct ChatRequest: Sendable {
         var body = self.body
         body["model"] = .string(upstreamModel)
         for (name, value) in params { body[name] = value }
-        // Overriding one token limit must not leave the other in place: providers reject both.
-        if params["max_tokens"] != nil { body["max_completion_tokens"] = nil }
-        if params["max_completion_tokens"] != nil { body["max_tokens"] = nil }
+        // Overriding one token limit must not leave the client's other one in place: providers
+        // reject both.
+        if params["max_tokens"] != nil, params["max_completion_tokens"] == nil { body["max_completion_tokens"] = nil }
+        if params["max_completion_tokens"] != nil, params["max_tokens"] == nil { body["max_tokens"] = nil }
         if self.stream {
             var options = body["stream_options"]?.objectValue ?? [:]
             options["include_usage"] = true

@@ -188,11 +188,11 @@ extension Target {
 
     static func stop(_ value: JSONValue, path: String) throws(FieldError) -> JSONValue {
         switch value {
-        case .string(let text) where !text.isEmpty && text.utf8.count <= 256:
+        case .string(let text) where !text.isEmpty && text.utf8.count <= 256 && !text.utf8.contains(0):
             return value
         case .array(let items) where (1...4).contains(items.count):
             for (index, item) in items.enumerated() {
-                guard let text = item.stringValue, !text.isEmpty, text.utf8.count <= 256 else {
+                guard let text = item.stringValue, !text.isEmpty, text.utf8.count <= 256, !text.utf8.contains(0) else {
                     throw .invalid("\(path)[\(index)]", "must be a non-empty string of at most 256 bytes")
                 }
             }
@@ -276,7 +276,9 @@ extension Condition {
             return .array(checked)
         case .prefix:
             guard fact.kind == .string else { throw .invalid(reader.field("op"), "'prefix' applies to text fields, not '\(fact.name)'") }
-            guard let text = value?.stringValue, !text.isEmpty else { throw .invalid(field, "must be a non-empty string for 'prefix'") }
+            guard let text = value?.stringValue, !text.isEmpty, text.utf8.count <= 1_024, !text.utf8.contains(0) else {
+                throw .invalid(field, "must be a non-empty string of at most 1024 bytes, without NUL, for 'prefix'")
+            }
             return .string(text)
         case .lt, .gt:
             guard fact.kind != .boolean else { throw .invalid(reader.field("op"), "'\(op.rawValue)' does not apply to '\(fact.name)'") }
@@ -292,7 +294,7 @@ extension Condition {
         switch (fact.kind, value) {
         case (.boolean, .bool), (.number, .int), (.number, .double):
             return value
-        case (.string, .string(let text)) where text.utf8.count <= 1_024:
+        case (.string, .string(let text)) where text.utf8.count <= 1_024 && !text.utf8.contains(0):
             return value
         case (.string, .int), (.string, .double):
             // A header or label holds text; compare against the number's text form.
@@ -302,7 +304,7 @@ extension Condition {
         case (.number, _):
             throw .invalid(path, "must be a number for '\(fact.name)'")
         case (.string, _):
-            throw .invalid(path, "must be a string of at most 1024 bytes for '\(fact.name)'")
+            throw .invalid(path, "must be a string of at most 1024 bytes, without NUL, for '\(fact.name)'")
         }
     }
 

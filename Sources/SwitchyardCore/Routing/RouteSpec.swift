@@ -185,14 +185,15 @@ public enum Fact: Sendable, Hashable {
 }
 
 /// Time limits of one upstream attempt. (The connect timeout is the node's, see
-/// `--connect-timeout-ms`: one HTTP client pool serves every route.)
+/// `--upstream-connect-timeout-ms`: one HTTP client pool serves every route.)
 public struct Timeouts: Sendable, Hashable {
     public static let defaultFirstTokenMs = 30_000
     public static let defaultIdleMs = 30_000
     public static let defaultTotalMs = 120_000
     public static let maximumMs = 600_000
 
-    /// Until the upstream's answer starts: the response head and, when streaming, the first chunk.
+    /// Streaming: until the upstream's first event (response head included). A complete
+    /// (non-streaming) answer arrives whole, so only `totalMs` bounds it.
     public var firstTokenMs: Int
     /// Streaming: the longest silence allowed between two chunks.
     public var idleMs: Int
@@ -216,7 +217,8 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxRetries: Int
     public var initialBackoffMs: Int
     public var maxBackoffMs: Int
-    /// Retries may be at most this fraction of the target's requests (sliding 10-second window)…
+    /// Retries may be at most this fraction of the target's requests in the last 10-20 seconds
+    /// (two 10-second buckets)…
     public var budgetRatio: Double
     /// …plus this many per window, so a quiet route can still retry.
     public var budgetMinRetries: Int

@@ -164,7 +164,8 @@ public enum AttemptFailure: Error, Sendable, Hashable {
     case credentialsCooling
 
     public static func forStatus(_ code: Int) -> AttemptFailure {
-        [401, 403, 404, 407].contains(code) ? .misconfigured(code) : .status(code)
+        // A redirect (never followed) also means the base URL is wrong.
+        [401, 403, 404, 407].contains(code) || (300..<400).contains(code) ? .misconfigured(code) : .status(code)
     }
 
     public var allowsFallback: Bool {

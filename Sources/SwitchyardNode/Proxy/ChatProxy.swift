@@ -9,80 +9,118 @@ import SwitchyardCore
 import SwitchyardProviders
 import SwitchyardWire
 
-/// `POST /v1/chat/completions`: authenticate, route by the route's rules, and run the attempt
-/// plan through the executor (retries, circuit breakers, credential rotation, fallbacks).
+/// The data-plane endpoints that call providers: `POST /v1/chat/completions` (OpenAI),
+/// `POST /v1/messages` (Anthropic) and `POST /v1/embeddings`. Each authenticates, routes by the
+/// route's rules, and runs the attempt plan through the ``Executor`` (retries, circuit
+/// breakers, credential rotation, fallbacks).
 struct ChatProxy: Sendable {
+    enum Endpoint: Sendable {
+        case chatCompletions
+        case messages
+        case embeddings
+
+        var format: ClientFormat { self == .messages ? .anthropic : .openai }
+    }
+
     let state: SnapshotState
-    let adapter: ChatCompletionsAdapter
+    let adapter: ProviderAdapter
     let metrics: NodeMetrics
     let resilience: Resilience
     let region: String?
     let maxRequestBodyBytes: Int
     let maxResponseBodyBytes: Int
 
-    func handle(_ request: Request, context: some RequestContext) async -> Response {
+    func handle(_ request: Request, context: some RequestContext, endpoint: Endpoint = .chatCompletions) async -> Response {
         let started = ContinuousClock.now
         var decision = DecisionHeaders(traceID: DecisionHeaders.makeTraceID())
         var logger = context.logger
         logger[metadataKey: "trace_id"] = .string(decision.traceID)
         var routeLabel = "-"
+        let format = endpoint.format
         do {
             guard let snapshot = self.state.loaded else { throw APIError.notReady }
             let key = try Self.authenticate(request, table: snapshot.table)
-            let chat = try await self.parse(request)
-            let route: RouteConfig
-            do {
-                route = try snapshot.table.route(tenant: key.tenant, alias: chat.model)
-            } catch {
-                throw APIError.unknownModel(chat.model)
-            }
+            let json = try await self.parse(request)
+            let operation: Executor.Operation
+            let alias: String
+            let facts: RequestFacts
             let headers = request.headers
-            let facts = RequestFacts(
-                chat: chat,
-                header: { name in HTTPField.Name(name).flatMap { headers[$0] } },
-                key: key.key,
-                tenantLabels: snapshot.table.tenants[key.tenant]?.labels ?? [:],
-                region: self.region
-            )
+            let lookup: (String) -> String? = { name in HTTPField.Name(name).flatMap { headers[$0] } }
+            let tenantLabels = snapshot.table.tenants[key.tenant]?.labels ?? [:]
+            switch endpoint {
+            case .chatCompletions, .messages:
+                let chat = try ChatRequest(json: endpoint == .messages ? try AnthropicInbound.chatRequest(json) : json)
+                operation = .chat(chat, format)
+                alias = chat.model
+                facts = RequestFacts(chat: chat, header: lookup, key: key.key, tenantLabels: tenantLabels, region: self.region)
+            case .embeddings:
+                let body = try Self.embeddingsBody(json)
+                alias = body["model"]?.stringValue ?? ""
+                operation = .embeddings(body)
+                facts = RequestFacts(
+                    tag: lookup(RequestFacts.tagHeader),
+                    user: body["user"]?.stringValue,
+                    region: self.region,
+                    keyID: key.key.id,
+                    keyName: key.key.name,
+                    tenantLabels: tenantLabels,
+                    keyLabels: key.key.labels,
+                    stickyKey: lookup(RequestFacts.stickyHeader),
+                    header: lookup,
+                    promptTokens: { (EmbeddingsInput.byteCount(body) + 3) / 4 }
+                )
+            }
             let plan: AttemptPlan
             do {
+                let route = try snapshot.table.route(tenant: key.tenant, alias: alias)
                 plan = try snapshot.table.plan(tenant: key.tenant, route: route, facts: facts)
             } catch {
-                throw APIError.unknownModel(chat.model)
+                throw APIError.unknownModel(alias)
             }
             decision.route = plan.route.alias
             decision.revision = String(plan.route.revision)
             decision.rule = plan.decision.rule
             decision.variant = plan.decision.variant
             routeLabel = plan.label
-            let executor = Executor(proxy: self, plan: plan, chat: chat, logger: logger)
+            let executor = Executor(proxy: self, plan: plan, operation: operation, alias: alias, traceID: decision.traceID, logger: logger)
             let response = try await executor.run(&decision)
             self.metrics.request(route: routeLabel, status: response.status.code, duration: started.duration(to: .now))
             return response
         } catch let error as APIError {
             self.metrics.request(route: routeLabel, status: error.status, duration: started.duration(to: .now))
-            return Self.errorResponse(error, decision: decision)
+            return self.errorResponse(error, format: format, decision: decision)
         } catch {
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
-            return Self.errorResponse(
+            return self.errorResponse(
                 APIError(status: 500, type: "server_error", code: "internal_error", message: "Internal error (trace \(decision.traceID))."),
+                format: format,
                 decision: decision
             )
         }
     }
 
+    /// The caller's key: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>`
+    /// (Anthropic SDKs).
     static func authenticate(_ request: Request, table: RoutingTable) throws(APIError) -> RoutingTable.KeyEntry {
-        guard let header = request.headers[.authorization] else { throw .missingKey }
-        // The scheme is case-insensitive (RFC 9110 §11.1).
-        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { throw .invalidKey }
-        let key = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        let key: String
+        if let header = request.headers[.authorization] {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { throw .invalidKey }
+            key = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        } else if let header = request.headers[Self.apiKeyHeader] {
+            key = header.trimmingCharacters(in: .whitespaces)
+        } else {
+            throw .missingKey
+        }
         guard APIKeyFormat.prefix(of: key) != nil, let entry = table.keysByHash[Hashing.sha256Hex(Data(key.utf8))] else {
             throw .invalidKey
         }
         return entry
     }
 
-    private func parse(_ request: Request) async throws -> ChatRequest {
+    static let apiKeyHeader = HTTPField.Name("x-api-key")!
+
+    private func parse(_ request: Request) async throws -> JSONValue {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -95,16 +133,46 @@ struct ChatProxy: Sendable {
                 message: "The request body exceeds \(self.maxRequestBodyBytes) bytes."
             )
         }
-        let json: JSONValue
         do {
-            json = try JSONValue(parsing: buffer.readableBytesView)
+            return try JSONValue(parsing: buffer.readableBytesView)
         } catch {
             throw APIError.invalidRequest(
                 "We could not parse the JSON body of your request. The body must be a JSON object.",
                 code: "invalid_json"
             )
         }
-        return try ChatRequest(json: json)
+    }
+
+    /// Checks the parts of an embeddings body the router relies on.
+    static func embeddingsBody(_ json: JSONValue) throws(APIError) -> [String: JSONValue] {
+        guard case .object(let body) = json else { throw .invalidRequest("The request body must be a JSON object.") }
+        guard let model = body["model"]?.stringValue, !model.isEmpty else {
+            throw .invalidRequest("You must provide a model parameter.", param: "model", code: "missing_required_parameter")
+        }
+        switch body["input"] ?? .null {
+        case .string(let text) where !text.isEmpty:
+            break
+        case .array(let items) where !items.isEmpty && items.count <= 2048:
+            break
+        default:
+            throw .invalidRequest(
+                "'input' must be a non-empty string or a list of 1-2048 inputs.",
+                param: "input",
+                code: "invalid_value"
+            )
+        }
+        return body
+    }
+
+    func errorResponse(_ error: APIError, format: ClientFormat, decision: DecisionHeaders) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        decision.apply(to: &headers)
+        return Response(
+            status: .init(code: error.status),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: format.errorBody(error).serialized()))
+        )
     }
 
     static func errorResponse(_ error: APIError, decision: DecisionHeaders) -> Response {

@@ -14,6 +14,11 @@ public struct TranslationError: Error, Sendable, Hashable, CustomStringConvertib
         self.param = param
     }
 
+    /// The message of a `TranslationError`, or a description of any other error.
+    public static func describe(_ error: any Error) -> String {
+        (error as? TranslationError)?.message ?? String(describing: error)
+    }
+
     public var description: String { self.param.map { "\($0): \(self.message)" } ?? self.message }
 
     /// The client-facing error for an untranslatable request.
