@@ -51,6 +51,17 @@ if start_dev; then
   check "answer is the mock's reply" grep -q '"mock reply to: smoke test"' "$state/last.json"
   check "demo route answers on node 2" test "$(chat "$node2")" = 200
   first_key=$SWITCHYARD_DEMO_KEY
+  tagged=$(curl -s -D - -o /dev/null -m 20 "$node1/v1/chat/completions" -H "Authorization: Bearer $SWITCHYARD_DEMO_KEY" \
+    -H "Content-Type: application/json" -H "x-switchyard-tag: summarize" \
+    -d "{\"model\":\"$SWITCHYARD_DEMO_MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+  check "a tag rule routes to the Gemini-format model" grep -qi '^x-switchyard-rule: summaries' <<< "$tagged"
+  messages=$(curl -s -m 20 "$node1/v1/messages" -H "x-api-key: $SWITCHYARD_DEMO_KEY" -H "anthropic-version: 2023-06-01" \
+    -H "Content-Type: application/json" \
+    -d "{\"model\":\"$SWITCHYARD_DEMO_MODEL\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+  check "Anthropic clients are served on /v1/messages" grep -q '"type":"message"' <<< "$messages"
+  check "switchyard get lists the demo route" bash -c "'$bin/switchyard' get routes --tenant demo --env-file '$state/dev.env' | grep -q 'alias: demo-chat'"
+  check "switchyard apply creates the example route" bash -c "'$bin/switchyard' apply -f docs/examples/canary.yaml --env-file '$state/dev.env' | grep -q 'demo/demo-canary: created'"
+  check "a second apply changes nothing" bash -c "'$bin/switchyard' apply -f docs/examples/canary.yaml --env-file '$state/dev.env' | grep -q 'demo/demo-canary: unchanged'"
 
   pkill -TERM -f -- "switchyard-control --port $base"
   for _ in $(seq 1 40); do curl -s -m 1 "$SWITCHYARD_ADMIN_URL/healthz" >/dev/null || break; sleep 0.25; done

@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if ! python3 -c "import openai, openapi_spec_validator" 2>/dev/null; then
+if ! python3 -c "import openai, anthropic, openapi_spec_validator" 2>/dev/null; then
   echo "==> installing the Python test tools (Tests/sdk/requirements.txt)"
   python3 -m pip install -q -r Tests/sdk/requirements.txt 2>/dev/null \
     || python3 -m pip install -q --break-system-packages -r Tests/sdk/requirements.txt

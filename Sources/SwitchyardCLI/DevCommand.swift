@@ -94,7 +94,7 @@ struct DevCommand: AsyncParsableCommand {
 
             // 3. Demo config
             let admin = AdminClient(client: http, baseURL: controlURL, token: secrets.adminToken)
-            let demo = try await DevSeed.apply(admin, mockURL: "http://127.0.0.1:\(ports.mock)/v1", state: state)
+            let demo = try await DevSeed.apply(admin, mockRoot: "http://127.0.0.1:\(ports.mock)", state: state)
             let nodeURLs = ports.nodes.map { "http://127.0.0.1:\($0)" }
             for url in nodeURLs where !(await waitUntilHealthy(http, url + "/readyz", timeout: .seconds(30))) {
                 throw ValidationError("node \(url) did not become ready; see \(state.path)/logs/")

@@ -59,24 +59,40 @@ enum DevSeed {
     static let tenant = "demo"
     static let route = "demo-chat"
 
-    static func apply(_ admin: AdminClient, mockURL: String, state: URL) async throws -> Demo {
-        try await admin.send(.PUT, "/admin/v1/providers/mock", ["kind": "openai_compatible", "base_url": .string(mockURL), "api_key": "mock-key"])
-        try await admin.send(
-            .PUT,
-            "/admin/v1/models/mock-small",
-            ["provider": "mock", "upstream_model": "mock-small", "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.6]
-        )
-        try await admin.send(
-            .PUT,
-            "/admin/v1/models/mock-large",
-            ["provider": "mock", "upstream_model": "mock-large", "input_price_per_mtok": 2.5, "output_price_per_mtok": 10]
-        )
+    /// The demo catalog: the mock provider in its three wire formats, and a route that shows a
+    /// frozen default, a tag rule and a cross-provider fallback.
+    static func apply(_ admin: AdminClient, mockRoot: String, state: URL) async throws -> Demo {
+        let providers: [(String, String, String)] = [
+            ("mock", "openai_compatible", mockRoot + "/v1"), ("mock-anthropic", "anthropic", mockRoot + "/v1"),
+            ("mock-gemini", "gemini", mockRoot + "/v1beta"),
+        ]
+        for (name, kind, url) in providers {
+            try await admin.send(.PUT, "/admin/v1/providers/\(name)", ["kind": .string(kind), "base_url": .string(url), "api_key": "mock-key"])
+        }
+        let models: [(String, String, Double, Double)] = [
+            ("mock-small", "mock", 0.15, 0.6), ("mock-large", "mock", 2.5, 10), ("mock-claude", "mock-anthropic", 3, 15),
+            ("mock-gemini", "mock-gemini", 0.3, 2.5),
+        ]
+        for (name, provider, input, output) in models {
+            try await admin.send(
+                .PUT,
+                "/admin/v1/models/\(name)",
+                [
+                    "provider": .string(provider), "upstream_model": .string(name), "input_price_per_mtok": .double(input),
+                    "output_price_per_mtok": .double(output),
+                ]
+            )
+        }
         try await admin.send(.POST, "/admin/v1/tenants", ["name": .string(tenant), "display_name": "Demo tenant"], allow: [409])
         try await admin.send(
             .PUT,
             "/admin/v1/tenants/\(tenant)/routes/\(route)",
             [
-                "default": ["model": "mock-small"], "fallbacks": [["model": "mock-large"]],
+                "default": ["model": "mock-small"],
+                "rules": [
+                    ["name": "summaries", "when": ["field": "tag", "op": "eq", "value": "summarize"], "then": ["model": "mock-gemini"]]
+                ],
+                "fallbacks": [["model": "mock-large"], ["model": "mock-claude"]],
                 "timeouts": ["first_token_ms": 10_000, "total_ms": 60_000], "comment": "seeded by switchyard dev",
             ]
         )

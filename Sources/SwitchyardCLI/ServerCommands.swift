@@ -148,7 +148,10 @@ public struct SwitchyardCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Switchyard, an LLM router that runs as a cluster.",
-        subcommands: [DevCommand.self, MockProviderCommand.self]
+        subcommands: [
+            DevCommand.self, ApplyCommand.self, GetCommand.self, HistoryCommand.self, DiffCommand.self, RoutesCommand.self,
+            MockProviderCommand.self,
+        ]
     )
 
     public init() {}

@@ -230,6 +230,12 @@ public struct AdminAPI: Sendable {
     // MARK: Writes shared by POST and PUT
 
     func putProvider(Provider input: AdminInputs.Provider, mustCreate: Bool) async throws -> Response {
+        // An identical PUT writes nothing (no audit row, no config version): `apply` stays idempotent.
+        if !mustCreate, let existing = try await self.store.provider(input.name), existing.kind == input.kind,
+            existing.baseURL == input.baseURL, try await self.storedCredentialsEqual(input)
+        {
+            return Response.json(Self.render(existing), headers: try await self.versionHeader(nil))
+        }
         let credentials = try input.credentials.map { list in
             (sealed: try self.masterKey.seal(ProviderCredentialList.encode(list)), names: ProviderCredentialList.names(list))
         }
@@ -247,7 +253,28 @@ public struct AdminAPI: Sendable {
         return Response.json(Self.render(record), status: created ? .created : .ok, headers: Self.versionHeader(version))
     }
 
+    /// Whether the input leaves the stored credentials as they are.
+    func storedCredentialsEqual(_ input: AdminInputs.Provider) async throws -> Bool {
+        guard let wanted = input.credentials else { return true }
+        let (sealed, legacy) = try await self.store.sealedCredentials(provider: input.name)
+        let stored: [ProviderCredential]
+        if let sealed {
+            stored = try ProviderCredentialList.decode(try self.masterKey.open(sealed))
+        } else if let legacy {
+            stored = [ProviderCredential(name: "default", key: try self.masterKey.open(legacy), weight: 1)]
+        } else {
+            stored = []
+        }
+        return stored == wanted
+    }
+
     func putModel(_ input: AdminInputs.Model, mustCreate: Bool) async throws -> Response {
+        if !mustCreate, let existing = try await self.store.model(input.name), existing.provider == input.provider,
+            existing.upstreamModel == input.upstreamModel, existing.inputPricePerMTok == input.inputPrice,
+            existing.outputPricePerMTok == input.outputPrice
+        {
+            return Response.json(Self.render(existing), headers: try await self.versionHeader(nil))
+        }
         let (created, version) = try await self.mapped(field: "provider") {
             try await self.store.upsertModel(
                 name: input.name,

@@ -39,6 +39,16 @@ extension ConfigStore {
         return result
     }
 
+    /// The provider's sealed credential list and its legacy single key (either may be nil).
+    public func sealedCredentials(provider name: String) async throws -> (Data?, Data?) {
+        let rows = try await self.boundedQuery(
+            "SELECT credentials_sealed, api_key_sealed FROM providers WHERE name = \(name)",
+            logger: self.logger
+        )
+        for try await (sealed, legacy) in rows.decode((Data?, Data?).self) { return (sealed, legacy) }
+        return (nil, nil)
+    }
+
     /// Creates or replaces a provider. `credentials == nil` keeps the stored ones on replace.
     /// `credentials.sealed` is the master-key box of the JSON list, `names` its secret-free
     /// summary. Returns whether it was created.

@@ -1,0 +1,383 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import NIOPosix
+import SwitchyardCore
+
+/// Where the admin API is: flags, else `SWITCHYARD_ADMIN_URL` / `SWITCHYARD_ADMIN_TOKEN`, else
+/// the `dev.env` a `switchyard dev` cluster wrote.
+struct AdminConnection: ParsableArguments {
+    @Option(help: "Control-plane base URL (default: $SWITCHYARD_ADMIN_URL, else the dev cluster's).") var adminURL: String?
+    @Option(help: "Admin token (default: $SWITCHYARD_ADMIN_TOKEN, else the dev cluster's).") var adminToken: String?
+    @Option(help: "A dev.env file to read the URL and token from.") var envFile = ".state/dev/dev.env"
+
+    func resolve() throws -> (url: String, token: String) {
+        let environment = ProcessInfo.processInfo.environment
+        var file: [String: String] = [:]
+        if let text = try? String(contentsOfFile: self.envFile, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { file[String(parts[0])] = String(parts[1]) }
+            }
+        }
+        guard var url = self.adminURL ?? environment["SWITCHYARD_ADMIN_URL"] ?? file["SWITCHYARD_ADMIN_URL"] else {
+            throw ValidationError("no admin URL: pass --admin-url, set SWITCHYARD_ADMIN_URL, or run `switchyard dev` first")
+        }
+        guard let token = self.adminToken ?? environment["SWITCHYARD_ADMIN_TOKEN"] ?? file["SWITCHYARD_ADMIN_TOKEN"] else {
+            throw ValidationError("no admin token: pass --admin-token or set SWITCHYARD_ADMIN_TOKEN")
+        }
+        while url.hasSuffix("/") { url.removeLast() }
+        if url.hasSuffix("/admin/v1") { url.removeLast("/admin/v1".count) }
+        return (url, token)
+    }
+
+    /// Runs `body` with an admin client, shutting its HTTP client down afterwards.
+    func withClient<T>(_ body: (AdminClient) async throws -> T) async throws -> T {
+        let (url, token) = try self.resolve()
+        let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        do {
+            let result = try await body(AdminClient(client: http, baseURL: url, token: token))
+            try await http.shutdown()
+            return result
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+}
+
+/// `switchyard apply -f FILE`: creates or updates the objects in the file; unchanged objects
+/// are left alone (no revision, no config version).
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Create or update tenants, providers, models and routes from YAML or JSON files.",
+        discussion: """
+            Each object names its type in 'object:' (tenant, provider, model, route); the rest are the admin API's
+            fields, plus 'tenant:' for routes. Secrets can come from the environment: 'api_key_env: NAME'.
+            Unchanged objects create no revision. Exit status 1 when any object was refused.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "A file to apply (repeatable; '-' reads standard input).") var file: [String]
+    @Flag(help: "Show what would change without writing.") var dryRun = false
+    @OptionGroup var connection: AdminConnection
+
+    func run() async throws {
+        var objects: [ConfigObject] = []
+        for path in self.file { objects += try ConfigDocuments.parse(try readInput(path), name: path) }
+        let ordered = objects.enumerated().sorted { ($0.element.kind, $0.offset) < ($1.element.kind, $1.offset) }.map(\.element)
+        var failures = 0
+        try await self.connection.withClient { admin in
+            for object in ordered {
+                do {
+                    say("\(object.label): \(try await Self.apply(object, admin: admin, dryRun: self.dryRun))")
+                } catch let failure as AdminClient.Failure {
+                    failures += 1
+                    say("\(object.label): refused (\(object.source)): \(Self.explain(failure))")
+                }
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Applies one object; returns what happened.
+    static func apply(_ object: ConfigObject, admin: AdminClient, dryRun: Bool) async throws -> String {
+        let (status, current) = try await admin.send(.GET, object.path, allow: [404])
+        let exists = status != 404
+        if exists, !object.body.keys.contains("api_key"), !object.body.keys.contains("credentials"),
+            Self.unchanged(object, current: current)
+        {
+            return "unchanged" + Self.revision(current)
+        }
+        if dryRun { return exists ? "would update" : "would create" }
+        if object.kind == .tenant, !exists {
+            var body = object.body
+            body["name"] = .string(object.name)
+            try await admin.send(.POST, "/admin/v1/tenants", .object(body))
+            return "created"
+        }
+        let (written, answer) = try await admin.send(.PUT, object.path, .object(object.body))
+        if written == 201 { return "created" + Self.revision(answer) }
+        // The admin API writes nothing for an unchanged object: same revision, same updated_at.
+        let same =
+            answer["revision"] != nil
+            ? answer["revision"] == current["revision"] : answer["updated_at"] != nil && answer["updated_at"] == current["updated_at"]
+        return (same ? "unchanged" : "updated") + Self.revision(answer)
+    }
+
+    /// Whether the live object already says what the file says. Routes compare in canonical form
+    /// (defaults spelled out), so a file that leaves defaults out still matches.
+    static func unchanged(_ object: ConfigObject, current: JSONValue) -> Bool {
+        guard case .object(let live) = current else { return false }
+        if object.kind == .route {
+            guard let wanted = try? RouteSpec(reading: FieldReader(.object(object.body), allowed: RouteSpec.fields.union(["comment"]))),
+                let existing = try? RouteSpec(json: .object(live.filter { RouteSpec.fields.contains($0.key) }))
+            else { return false }
+            return wanted == existing && (object.body["comment"]?.stringValue ?? "") == (live["comment"]?.stringValue ?? "")
+        }
+        for (key, value) in object.body where key != "name" {
+            guard let liveValue = live[key] else { return false }
+            if value != liveValue, !(Self.number(value).map { $0 == Self.number(liveValue) } ?? false) { return false }
+        }
+        // Fields the file leaves out take their defaults on PUT, which may differ from what is live.
+        let defaults: [String: JSONValue] = ["display_name": "", "labels": [:]]
+        for (key, value) in defaults where object.body[key] == nil && live[key] != nil && live[key] != value { return false }
+        return true
+    }
+
+    static func number(_ value: JSONValue) -> Double? {
+        switch value {
+        case .int(let number): Double(number)
+        case .double(let number): number
+        default: nil
+        }
+    }
+
+    static func revision(_ answer: JSONValue) -> String {
+        answer["revision"]?.intValue.map { " (revision \($0))" } ?? ""
+    }
+
+    static func explain(_ failure: AdminClient.Failure) -> String {
+        guard let json = try? JSONValue(parsing: failure.body.utf8), let message = json["error"]?["message"]?.stringValue else {
+            return "HTTP \(failure.status)"
+        }
+        return (json["error"]?["field"]?.stringValue.map { "\($0): " } ?? "") + message + " (HTTP \(failure.status))"
+    }
+}
+
+/// `switchyard get`: reads objects from the admin API as YAML or JSON (a form `apply` accepts).
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "Show tenants, providers, models or routes, in a form 'apply' accepts."
+    )
+
+    enum What: String, ExpressibleByArgument, CaseIterable {
+        case tenants, tenant, providers, provider, models, model, routes, route
+    }
+
+    @Argument(help: "tenants | providers | models | routes (singular with a NAME).") var what: What
+    @Argument(help: "One object's name (a route's alias).") var name: String?
+    @Option(help: "The tenant whose routes to show.") var tenant: String?
+    @Option(name: .shortAndLong, help: "yaml or json.") var output = "yaml"
+    @OptionGroup var connection: AdminConnection
+
+    func validate() throws {
+        guard ["yaml", "json"].contains(self.output) else { throw ValidationError("--output must be yaml or json") }
+        if [.routes, .route].contains(self.what), self.tenant == nil { throw ValidationError("routes need --tenant") }
+    }
+
+    func run() async throws {
+        let kind: ConfigObject.Kind
+        switch self.what {
+        case .tenants, .tenant: kind = .tenant
+        case .providers, .provider: kind = .provider
+        case .models, .model: kind = .model
+        case .routes, .route: kind = .route
+        }
+        let collection: String =
+            switch kind {
+            case .tenant: "/admin/v1/tenants"
+            case .provider: "/admin/v1/providers"
+            case .model: "/admin/v1/models"
+            case .route: "/admin/v1/tenants/\(ConfigObject.escape(self.tenant ?? ""))/routes"
+            }
+        let items: [JSONValue] = try await self.connection.withClient { admin in
+            if let name = self.name {
+                return [try await admin.send(.GET, collection + "/" + ConfigObject.escape(name)).1]
+            }
+            return try await admin.send(.GET, collection).1["data"]?.arrayValue ?? []
+        }
+        let documents = items.map { Self.document($0, kind: kind, tenant: self.tenant) }
+        if self.output == "json" {
+            print(ConfigDocuments.render(documents.count == 1 && self.name != nil ? documents[0] : .array(documents), yaml: false), terminator: "")
+        } else {
+            print(documents.map { ConfigDocuments.render($0, yaml: true) }.joined(separator: "---\n"), terminator: "")
+        }
+    }
+
+    /// An admin API record as an `apply` document.
+    static func document(_ record: JSONValue, kind: ConfigObject.Kind, tenant: String?) -> JSONValue {
+        var fields = record.objectValue ?? [:]
+        for key in ["created_at", "updated_at", "created_by", "has_api_key", "revision"] { fields[key] = nil }
+        if kind == .provider, case .array(let credentials) = fields["credentials"] ?? .null {
+            // Keys are never returned; point at environment variables instead.
+            fields["credentials"] = nil
+            if !credentials.isEmpty {
+                fields["credentials"] = .array(
+                    credentials.map { entry in
+                        let name = entry["name"]?.stringValue ?? "key"
+                        return [
+                            "name": .string(name), "weight": entry["weight"] ?? 1,
+                            "key_env": .string(
+                                "\(fields["name"]?.stringValue ?? "PROVIDER")_\(name)_KEY".uppercased().replacingOccurrences(of: "-", with: "_")
+                            ),
+                        ]
+                    }
+                )
+            }
+        }
+        fields["object"] = .string(kind.rawValue)
+        if kind == .route { fields["tenant"] = tenant.map(JSONValue.string) ?? .null }
+        return .object(fields)
+    }
+}
+
+/// `switchyard history`: a route's revisions, newest first.
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "List a route's revisions, newest first.")
+
+    @Argument(help: "The route's alias.") var alias: String
+    @Option(help: "The route's tenant.") var tenant: String
+    @OptionGroup var connection: AdminConnection
+
+    func run() async throws {
+        let path = "/admin/v1/tenants/\(ConfigObject.escape(self.tenant))/routes/\(ConfigObject.escape(self.alias))/revisions"
+        let revisions = try await self.connection.withClient { try await $0.send(.GET, path).1["data"]?.arrayValue ?? [] }
+        say("REVISION  CREATED                   BY        COMMENT")
+        for revision in revisions {
+            let number = String(revision["revision"]?.intValue ?? 0)
+            let created = revision["created_at"]?.stringValue ?? ""
+            let by = revision["created_by"]?.stringValue ?? ""
+            say(
+                number.padding(toLength: 10, withPad: " ", startingAt: 0) + created.prefix(24).padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + by.padding(toLength: 10, withPad: " ", startingAt: 0) + (revision["comment"]?.stringValue ?? "")
+            )
+        }
+    }
+}
+
+/// `switchyard diff`: two revisions of a route, or a file against what is live.
+struct DiffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two revisions of a route, or files against the live config.",
+        discussion: """
+            switchyard diff ALIAS --tenant T [--from N] [--to M]   revisions (default: the one before the current, and the current)
+            switchyard diff -f FILE                                 what 'apply -f FILE' would change
+            Exit status 0 when equal, 1 when different.
+            """
+    )
+
+    @Argument(help: "A route's alias (with --tenant).") var alias: String?
+    @Option(help: "The route's tenant.") var tenant: String?
+    @Option(help: "The older revision.") var from: Int?
+    @Option(help: "The newer revision (default: the current one).") var to: Int?
+    @Option(name: .shortAndLong, help: "Files to compare with the live config (repeatable).") var file: [String] = []
+    @OptionGroup var connection: AdminConnection
+
+    func validate() throws {
+        guard (self.alias != nil) != !self.file.isEmpty else { throw ValidationError("give a route ALIAS with --tenant, or -f FILE") }
+        if self.alias != nil, self.tenant == nil { throw ValidationError("a route needs --tenant") }
+    }
+
+    func run() async throws {
+        var differs = false
+        try await self.connection.withClient { admin in
+            if let alias = self.alias, let tenant = self.tenant {
+                let base = "/admin/v1/tenants/\(ConfigObject.escape(tenant))/routes/\(ConfigObject.escape(alias))"
+                let current = try await admin.send(.GET, base).1
+                let newest = self.to ?? Int(current["revision"]?.intValue ?? 1)
+                let oldest = self.from ?? max(1, newest - 1)
+                let old = try await admin.send(.GET, "\(base)/revisions/\(oldest)").1
+                let new = try await admin.send(.GET, "\(base)/revisions/\(newest)").1
+                let text = LineDiff.render(Self.specText(old), Self.specText(new))
+                say("--- \(tenant)/\(alias) revision \(oldest)\n+++ \(tenant)/\(alias) revision \(newest)")
+                print(text.isEmpty ? "(no difference)" : text, terminator: text.isEmpty ? "\n" : "")
+                differs = !text.isEmpty
+                return
+            }
+            for path in self.file {
+                for object in try ConfigDocuments.parse(try readInput(path), name: path) {
+                    let (status, live) = try await admin.send(.GET, object.path, allow: [404])
+                    if status == 404 {
+                        say("\(object.label): would be created")
+                        differs = true
+                        continue
+                    }
+                    let wanted: JSONValue
+                    let existing: JSONValue
+                    if object.kind == .route,
+                        let spec = try? RouteSpec(reading: FieldReader(.object(object.body), allowed: RouteSpec.fields.union(["comment"])))
+                    {
+                        var canonical = spec.json.objectValue ?? [:]
+                        canonical["comment"] = object.body["comment"] ?? ""
+                        wanted = .object(canonical)
+                        existing = .object((live.objectValue ?? [:]).filter { RouteSpec.fields.contains($0.key) || $0.key == "comment" })
+                    } else {
+                        wanted = .object(object.body.filter { $0.key != "api_key" && $0.key != "credentials" })
+                        existing = .object((live.objectValue ?? [:]).filter { object.body.keys.contains($0.key) })
+                    }
+                    let text = LineDiff.render(ConfigDocuments.render(existing, yaml: true), ConfigDocuments.render(wanted, yaml: true))
+                    if text.isEmpty {
+                        say("\(object.label): unchanged")
+                    } else {
+                        differs = true
+                        say("\(object.label): would change\n\(text)")
+                    }
+                }
+            }
+        }
+        if differs { throw ExitCode(1) }
+    }
+
+    static func specText(_ revision: JSONValue) -> String {
+        ConfigDocuments.render(.object((revision.objectValue ?? [:]).filter { RouteSpec.fields.contains($0.key) || $0.key == "comment" }), yaml: true)
+    }
+}
+
+/// `switchyard routes simulate`: the routing decision for a described request.
+struct RoutesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "routes", abstract: "Route tools.", subcommands: [SimulateCommand.self])
+
+    struct SimulateCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "simulate",
+            abstract: "Show which rule, variant and attempt plan a request would get, without calling a provider."
+        )
+
+        @Argument(help: "The route's alias.") var alias: String
+        @Option(help: "The route's tenant.") var tenant: String
+        @Option(help: "The chat-completions request body: a JSON file, or '-' for standard input.") var body: String?
+        @Option(name: .customShort("H"), help: "A request header, 'name: value' (repeatable).") var header: [String] = []
+        @Option(help: "Simulate a request with this key (its labels and id).") var keyID: String?
+        @Option(help: "Simulate a node in this region.") var region: String?
+        @Option(help: "A one-line user message, instead of --body.") var message: String?
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            var headers: [String: JSONValue] = [:]
+            for line in self.header {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2 else { throw ValidationError("-H takes 'name: value', got '\(line)'") }
+                headers[parts[0].trimmingCharacters(in: .whitespaces)] = .string(parts[1].trimmingCharacters(in: .whitespaces))
+            }
+            let requestBody: JSONValue
+            if let path = self.body {
+                requestBody = try JSONValue(parsing: try readInput(path).utf8)
+            } else {
+                requestBody = ["messages": [["role": "user", "content": .string(self.message ?? "hello")]]]
+            }
+            var input: [String: JSONValue] = ["headers": .object(headers), "body": requestBody]
+            if let keyID = self.keyID { input["key_id"] = .string(keyID) }
+            if let region = self.region { input["region"] = .string(region) }
+            let path = "/admin/v1/tenants/\(ConfigObject.escape(self.tenant))/routes/\(ConfigObject.escape(self.alias))/simulate"
+            let answer = try await self.connection.withClient { try await $0.send(.POST, path, .object(input)).1 }
+            print(ConfigDocuments.render(answer, yaml: true), terminator: "")
+        }
+    }
+}
+
+/// A file's text, or standard input for `-`.
+func readInput(_ path: String) throws -> String {
+    if path == "-" {
+        return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    }
+    do {
+        return try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import SwitchyardCore
+import SwitchyardTesting
+import Testing
+
+@testable import SwitchyardCLI
+
+/// `switchyard apply | get | diff | history | routes simulate` against a real control plane.
+@Suite(.serialized) struct CLITests {
+    static let file = """
+        # Config as code: applied in dependency order, whatever the order here.
+        object: route
+        tenant: shop
+        alias: support
+        comment: frozen default, a tag rule, a cross-provider fallback
+        default: {model: support-main}
+        rules:
+          - name: summaries
+            when: {field: tag, op: eq, value: summarize}
+            then: {model: support-cheap, params: {temperature: 0.2}}
+        fallbacks:
+          - model: support-cheap
+        ---
+        object: tenant
+        name: shop
+        display_name: The shop
+        labels: {tier: gold}
+        ---
+        object: provider
+        name: cli-upstream
+        kind: openai_compatible
+        base_url: http://127.0.0.1:9/v1
+        api_key_env: CLI_TEST_UPSTREAM_KEY
+        ---
+        - object: model
+          name: support-main
+          provider: cli-upstream
+          upstream_model: main-v1
+          input_price_per_mtok: 1
+          output_price_per_mtok: 2
+        - object: model
+          name: support-cheap
+          provider: cli-upstream
+          upstream_model: cheap-v1
+          input_price_per_mtok: 0.1
+          output_price_per_mtok: 0.2
+        """
+
+    func write(_ text: String, name: String = "config.yaml") throws -> String {
+        let path = temporaryDirectory() + "/" + name
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func connection(_ fixture: Fixture) -> [String] {
+        ["--admin-url", fixture.control.url, "--admin-token", fixture.secrets.adminToken, "--env-file", "/nonexistent"]
+    }
+
+    @Test func applyIsIdempotentAndGetRoundTrips() async throws {
+        setenv("CLI_TEST_UPSTREAM_KEY", "sk-from-the-environment", 1)
+        try await Fixture.with { fixture in
+            let path = try self.write(Self.file)
+            var apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            try await apply.run()
+            let (_, route) = try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/routes/support")
+            #expect(route["revision"] == 1)
+            #expect(route["rules"]?[0]?["then"]?["params"]?["temperature"] == .double(0.2))
+            let (_, tenant) = try await fixture.admin.send(.GET, "/admin/v1/tenants/shop")
+            #expect(tenant["labels"]?["tier"] == "gold")
+            let (_, provider) = try await fixture.admin.send(.GET, "/admin/v1/providers/cli-upstream")
+            #expect(provider["has_api_key"] == true)
+
+            // Applying the same file again changes nothing: no revision, no config version.
+            let version = try await fixture.configVersion()
+            apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            try await apply.run()
+            #expect(try await fixture.configVersion() == version)
+            #expect(try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/routes/support").1["revision"] == 1)
+
+            // What `get` prints applies back unchanged.
+            let documents = GetCommand.document(route, kind: .route, tenant: "shop")
+            let again = try self.write(ConfigDocuments.render(documents, yaml: true), name: "got.yaml")
+            apply = try ApplyCommand.parse(["-f", again] + self.connection(fixture))
+            try await apply.run()
+            #expect(try await fixture.configVersion() == version)
+
+            // A changed file makes one new revision, and diff shows it.
+            let changed = try self.write(Self.file.replacingOccurrences(of: "temperature: 0.2", with: "temperature: 0.5"), name: "changed.yaml")
+            var diff = try DiffCommand.parse(["-f", changed] + self.connection(fixture))
+            await #expect(throws: ExitCode(1)) { try await diff.run() }
+            apply = try ApplyCommand.parse(["-f", changed] + self.connection(fixture))
+            try await apply.run()
+            #expect(try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/routes/support").1["revision"] == 2)
+            diff = try DiffCommand.parse(["-f", changed] + self.connection(fixture))
+            try await diff.run()
+            diff = try DiffCommand.parse(["support", "--tenant", "shop"] + self.connection(fixture))
+            await #expect(throws: ExitCode(1)) { try await diff.run() }
+            var history = try HistoryCommand.parse(["support", "--tenant", "shop"] + self.connection(fixture))
+            try await history.run()
+            var simulate = try RoutesCommand.SimulateCommand.parse(
+                ["support", "--tenant", "shop", "-H", "x-switchyard-tag: summarize"] + self.connection(fixture)
+            )
+            try await simulate.run()
+        }
+    }
+
+    @Test func badObjectsAreRefusedWithTheirFieldAndTheRestApplies() async throws {
+        try await Fixture.with { fixture in
+            let path = try self.write(
+                """
+                object: tenant
+                name: shop
+                ---
+                object: route
+                tenant: shop
+                alias: broken
+                default: {model: support-main}
+                rules: [{name: r, when: {field: tag, op: like, value: x}, then: {model: support-main}}]
+                """
+            )
+            let apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            await #expect(throws: ExitCode(1)) { try await apply.run() }
+            #expect(try await fixture.admin.send(.GET, "/admin/v1/tenants/shop", allow: [404]).0 == 200)
+            #expect(try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/routes/broken", allow: [404]).0 == 404)
+        }
+    }
+
+    @Test func documentsParseFromYAMLAndJSON() throws {
+        let objects = try ConfigDocuments.parse(Self.file, name: "x.yaml", environment: ["CLI_TEST_UPSTREAM_KEY": "k"])
+        #expect(objects.map(\.kind) == [.route, .tenant, .provider, .model, .model])
+        #expect(objects[2].body["api_key"] == "k")
+        #expect(objects[2].body["api_key_env"] == nil)
+        #expect(objects[0].path == "/admin/v1/tenants/shop/routes/support")
+        let json = try ConfigDocuments.parse(#"[{"object": "model", "name": "a/b", "provider": "p"}]"#, name: "x.json")
+        #expect(json[0].path == "/admin/v1/models/a%2Fb")
+        #expect(throws: ConfigFileError.self) { try ConfigDocuments.parse("object: widget\nname: x", name: "x.yaml") }
+        #expect(throws: ConfigFileError.self) { try ConfigDocuments.parse("object: route\nalias: x", name: "x.yaml") }
+        #expect(throws: ConfigFileError.self) {
+            try ConfigDocuments.parse("object: provider\nname: p\napi_key_env: NOPE_NOT_SET", name: "x.yaml", environment: [:])
+        }
+    }
+
+    @Test func yamlWriterRoundTripsThroughTheParser() throws {
+        let value: JSONValue = [
+            "object": "route", "tenant": "t", "alias": "a", "comment": "yes: it's \"quoted\"\nover lines",
+            "default": [
+                "split": [["model": "gpt-4o", "weight": 90, "variant": "true"], ["model": "1.5", "weight": 10, "params": ["temperature": 0.5]]]
+            ],
+            "rules": [], "labels": ["on": "off", "empty": ""],
+        ]
+        let text = ConfigDocuments.render(value, yaml: true)
+        #expect(text.contains("temperature: 0.5"))
+        let parsed = try ConfigDocuments.parse(text, name: "x.yaml")
+        #expect(parsed.count == 1)
+        var body = value.objectValue ?? [:]
+        for key in ["object", "tenant", "alias"] { body[key] = nil }
+        #expect(parsed[0].body == body)
+    }
+
+    @Test func lineDiffShowsOnlyChangesWithContext() {
+        #expect(LineDiff.render("a\nb\nc", "a\nb\nc") == "")
+        #expect(LineDiff.render("a\nb\nc", "a\nB\nc", context: 0) == "- b\n+ B\n")
+        let long = (1...20).map(String.init).joined(separator: "\n")
+        let edited = long.replacingOccurrences(of: "\n10\n", with: "\nten\n")
+        let text = LineDiff.render(long, edited, context: 1)
+        #expect(text == "  9\n- 10\n+ ten\n  11\n")
+    }
+}
