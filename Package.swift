@@ -177,7 +177,14 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardProvidersTests",
-            dependencies: ["SwitchyardCore", "SwitchyardProviders"],
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardProviders",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),

@@ -21,11 +21,15 @@ struct AdminConnection: ParsableArguments {
                 if parts.count == 2 { file[String(parts[0])] = String(parts[1]) }
             }
         }
-        guard var url = self.adminURL ?? environment["SWITCHYARD_ADMIN_URL"] ?? file["SWITCHYARD_ADMIN_URL"] else {
+        // URL and token come from the same place: a token from a leftover dev.env must never be
+        // sent to a URL given on the command line or in the environment.
+        let explicitURL = self.adminURL ?? environment["SWITCHYARD_ADMIN_URL"]
+        let source = explicitURL == nil ? file : [:]
+        guard var url = explicitURL ?? source["SWITCHYARD_ADMIN_URL"] else {
             throw ValidationError("no admin URL: pass --admin-url, set SWITCHYARD_ADMIN_URL, or run `switchyard dev` first")
         }
-        guard let token = self.adminToken ?? environment["SWITCHYARD_ADMIN_TOKEN"] ?? file["SWITCHYARD_ADMIN_TOKEN"] else {
-            throw ValidationError("no admin token: pass --admin-token or set SWITCHYARD_ADMIN_TOKEN")
+        guard let token = self.adminToken ?? environment["SWITCHYARD_ADMIN_TOKEN"] ?? source["SWITCHYARD_ADMIN_TOKEN"] else {
+            throw ValidationError("no admin token for \(url): pass --admin-token or set SWITCHYARD_ADMIN_TOKEN")
         }
         while url.hasSuffix("/") { url.removeLast() }
         if url.hasSuffix("/admin/v1") { url.removeLast("/admin/v1".count) }
@@ -56,7 +60,7 @@ struct ApplyCommand: AsyncParsableCommand {
         discussion: """
             Each object names its type in 'object:' (tenant, provider, model, route); the rest are the admin API's
             fields, plus 'tenant:' for routes. Secrets can come from the environment: 'api_key_env: NAME'.
-            Unchanged objects create no revision. Exit status 1 when any object was refused.
+            Unchanged objects create no revision. Exit status 1 when any object was refused, 2 on other errors.
             """
     )
 
@@ -65,6 +69,10 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var connection: AdminConnection
 
     func run() async throws {
+        try await exitTwoOnError { try await self.apply() }
+    }
+
+    func apply() async throws {
         var objects: [ConfigObject] = []
         for path in self.file { objects += try ConfigDocuments.parse(try readInput(path), name: path) }
         let ordered = objects.enumerated().sorted { ($0.element.kind, $0.offset) < ($1.element.kind, $1.offset) }.map(\.element)
@@ -198,6 +206,15 @@ struct GetCommand: AsyncParsableCommand {
         }
     }
 
+    /// An environment variable name: upper-case letters and digits, anything else an underscore.
+    static func variableName(_ text: String) -> String {
+        String(
+            text.uppercased().unicodeScalars.map { scalar in
+                (("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)) ? Character(scalar) : "_"
+            }
+        )
+    }
+
     /// An admin API record as an `apply` document.
     static func document(_ record: JSONValue, kind: ConfigObject.Kind, tenant: String?) -> JSONValue {
         var fields = record.objectValue ?? [:]
@@ -211,9 +228,7 @@ struct GetCommand: AsyncParsableCommand {
                         let name = entry["name"]?.stringValue ?? "key"
                         return [
                             "name": .string(name), "weight": entry["weight"] ?? 1,
-                            "key_env": .string(
-                                "\(fields["name"]?.stringValue ?? "PROVIDER")_\(name)_KEY".uppercased().replacingOccurrences(of: "-", with: "_")
-                            ),
+                            "key_env": .string(Self.variableName("\(fields["name"]?.stringValue ?? "provider")_\(name)_key")),
                         ]
                     }
                 )
@@ -257,7 +272,7 @@ struct DiffCommand: AsyncParsableCommand {
         discussion: """
             switchyard diff ALIAS --tenant T [--from N] [--to M]   revisions (default: the one before the current, and the current)
             switchyard diff -f FILE                                 what 'apply -f FILE' would change
-            Exit status 0 when equal, 1 when different.
+            Exit status 0 when equal, 1 when different, 2 on errors.
             """
     )
 
@@ -274,6 +289,10 @@ struct DiffCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await exitTwoOnError { try await self.compare() }
+    }
+
+    func compare() async throws {
         var differs = false
         try await self.connection.withClient { admin in
             if let alias = self.alias, let tenant = self.tenant {
@@ -290,7 +309,7 @@ struct DiffCommand: AsyncParsableCommand {
                 return
             }
             for path in self.file {
-                for object in try ConfigDocuments.parse(try readInput(path), name: path) {
+                for object in try ConfigDocuments.parse(try readInput(path), name: path, resolvingSecrets: false) {
                     let (status, live) = try await admin.send(.GET, object.path, allow: [404])
                     if status == 404 {
                         say("\(object.label): would be created")
@@ -305,10 +324,19 @@ struct DiffCommand: AsyncParsableCommand {
                         var canonical = spec.json.objectValue ?? [:]
                         canonical["comment"] = object.body["comment"] ?? ""
                         wanted = .object(canonical)
-                        existing = .object((live.objectValue ?? [:]).filter { RouteSpec.fields.contains($0.key) || $0.key == "comment" })
+                        let liveFields = live.objectValue ?? [:]
+                        var current =
+                            (try? RouteSpec(json: .object(liveFields.filter { RouteSpec.fields.contains($0.key) })))?.json.objectValue ?? [:]
+                        current["comment"] = liveFields["comment"] ?? ""
+                        existing = .object(current)
                     } else {
-                        wanted = .object(object.body.filter { $0.key != "api_key" && $0.key != "credentials" })
-                        existing = .object((live.objectValue ?? [:]).filter { object.body.keys.contains($0.key) })
+                        // Keys are never read back: credentials compare by name and weight only.
+                        var body = object.body.filter { $0.key != "api_key" }
+                        if case .array(let list) = body["credentials"] ?? .null {
+                            body["credentials"] = .array(list.map { ["name": $0["name"] ?? .null, "weight": $0["weight"] ?? 1] })
+                        }
+                        wanted = Self.normalized(.object(body))
+                        existing = Self.normalized(.object((live.objectValue ?? [:]).filter { body.keys.contains($0.key) }))
                     }
                     let text = LineDiff.render(ConfigDocuments.render(existing, yaml: true), ConfigDocuments.render(wanted, yaml: true))
                     if text.isEmpty {
@@ -321,6 +349,16 @@ struct DiffCommand: AsyncParsableCommand {
             }
         }
         if differs { throw ExitCode(1) }
+    }
+
+    /// Whole numbers written as `1` and stored as `1.0` are the same value: compare them as one.
+    static func normalized(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .double(let number) where number == number.rounded() && abs(number) < 1e15: .int(Int64(number))
+        case .array(let items): .array(items.map(Self.normalized))
+        case .object(let fields): .object(fields.mapValues(Self.normalized))
+        default: value
+        }
     }
 
     static func specText(_ revision: JSONValue) -> String {
@@ -367,6 +405,19 @@ struct RoutesCommand: AsyncParsableCommand {
             let answer = try await self.connection.withClient { try await $0.send(.POST, path, .object(input)).1 }
             print(ConfigDocuments.render(answer, yaml: true), terminator: "")
         }
+    }
+}
+
+/// Runs a command whose exit status means something (1: refused or drifted): any other failure
+/// (unreachable control plane, unreadable file) exits 2, so CI can tell them apart.
+func exitTwoOnError(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
     }
 }
 

@@ -52,7 +52,16 @@ public struct ConfigFileError: Error, CustomStringConvertible, Sendable {
 public enum ConfigDocuments {
     /// Parses a file's text (`name` decides YAML or JSON: `.json` is JSON, anything else YAML,
     /// which also reads JSON).
-    public static func parse(_ text: String, name: String, environment: [String: String]? = nil) throws -> [ConfigObject] {
+    /// `resolvingSecrets: false` drops `api_key_env` / `key_env` instead of reading them (for
+    /// `diff`, which never compares keys).
+    public static func parse(
+        _ text: String,
+        name: String,
+        environment: [String: String]? = nil,
+        resolvingSecrets: Bool = true
+    ) throws
+        -> [ConfigObject]
+    {
         let environment = environment ?? ProcessInfo.processInfo.environment
         var values: [JSONValue] = []
         if name.hasSuffix(".json") {
@@ -76,13 +85,15 @@ public enum ConfigDocuments {
         for value in values {
             let items = value.arrayValue ?? (value.isNull ? [] : [value])
             for item in items {
-                objects.append(try Self.object(item, source: "\(name)#\(objects.count + 1)", environment: environment))
+                objects.append(
+                    try Self.object(item, source: "\(name)#\(objects.count + 1)", environment: environment, resolvingSecrets: resolvingSecrets)
+                )
             }
         }
         return objects
     }
 
-    static func object(_ value: JSONValue, source: String, environment: [String: String]) throws -> ConfigObject {
+    static func object(_ value: JSONValue, source: String, environment: [String: String], resolvingSecrets: Bool) throws -> ConfigObject {
         guard case .object(var fields) = value else { throw ConfigFileError("\(source): each object must be a mapping") }
         guard let kindName = fields.removeValue(forKey: "object")?.stringValue else {
             throw ConfigFileError("\(source): 'object' is required: one of \(ConfigObject.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -103,7 +114,16 @@ public enum ConfigDocuments {
             }
             tenant = owner
         }
-        if kind == .provider { try Self.resolveSecrets(&fields, source: source, environment: environment) }
+        if kind == .provider {
+            if resolvingSecrets {
+                try Self.resolveSecrets(&fields, source: source, environment: environment)
+            } else {
+                fields["api_key_env"] = nil
+                if case .array(let list) = fields["credentials"] ?? .null {
+                    fields["credentials"] = .array(list.map { entry in .object((entry.objectValue ?? [:]).filter { $0.key != "key_env" }) })
+                }
+            }
+        }
         return ConfigObject(kind: kind, name: name, tenant: tenant, body: fields, source: source)
     }
 

@@ -126,7 +126,7 @@ public struct NodeCommand: AsyncParsableCommand {
 struct MockProviderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mock-provider",
-        abstract: "Run the mock LLM provider (OpenAI wire format, streaming, tool calls, injectable faults)."
+        abstract: "Run the mock LLM provider (OpenAI, Anthropic and Gemini wire formats, streaming, tool calls, embeddings, injectable faults)."
     )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"

@@ -64,7 +64,8 @@ enum MockAnthropic {
         let latency = Duration.milliseconds(behaviour.tokenLatencyMs)
         let cut = behaviour.fault == .cut
         if body["stream"]?.boolValue ?? false {
-            return Self.stream(completion, id: id, model: model, cut: cut).response(latency: latency, channel: context.channel)
+            return Self.stream(completion, id: id, model: model, cut: cut, streamError: behaviour.fault == .streamError)
+                .response(latency: latency, channel: context.channel)
         }
         if latency > .zero { try await Task.sleep(for: latency * completion.tokens.count) }
         return MockProvider.jsonBody(Self.message(completion, id: id, model: model), cut: cut, channel: context.channel)
@@ -96,7 +97,7 @@ enum MockAnthropic {
     /// `content_block_delta` per token (`text_delta`, or `input_json_delta` fragments of the tool
     /// input, at least three), `content_block_stop`, `message_delta`, `message_stop`. `fault-cut`
     /// drops the connection after the first delta.
-    static func stream(_ completion: MockCompletion, id: String, model: String, cut: Bool) -> MockStream {
+    static func stream(_ completion: MockCompletion, id: String, model: String, cut: Bool, streamError: Bool = false) -> MockStream {
         func frame(_ event: String, _ data: JSONValue) -> String {
             "event: \(event)\ndata: \(MockProvider.encode(data))\n\n"
         }
@@ -143,6 +144,11 @@ enum MockAnthropic {
             )
         )
         frames.append(frame("message_stop", ["type": "message_stop"]))
+        if streamError {
+            // Anthropic's typical in-band failure: the message opened, then the model is overloaded.
+            frames = [frames[0], frame("error", ["type": "error", "error": ["type": "overloaded_error", "message": "mock: injected overload"]])]
+            return MockStream(frames: frames, tokenFrames: 0..<0, cutBefore: nil)
+        }
         return MockStream(frames: frames, tokenFrames: firstDelta..<(firstDelta + deltas.count), cutBefore: cut ? firstDelta + 1 : nil)
     }
 

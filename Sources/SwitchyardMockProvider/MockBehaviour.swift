@@ -8,7 +8,7 @@ public import SwitchyardCore
 /// Directives come from the `x-mock-fault` / `x-mock-token-latency-ms` / `x-mock-retry-after`
 /// headers or, so that they survive a router in between, from the upstream model name:
 /// `fault-500`, `fault-429`, `fault-400`, `fault-401`, `fault-403`, `fault-503`, `fault-529`,
-/// `fault-hang`, `fault-cut`, `fault-reset`, `latency-<ms>`, `retry-after-<seconds>`, joined with
+/// `fault-hang`, `fault-cut`, `fault-reset`, `fault-stream-error`, `latency-<ms>`, `retry-after-<seconds>`, joined with
 /// `:` (e.g. `latency-200:my-model`). Headers take precedence; the first `fault-` part wins.
 public struct MockBehaviour: Sendable, Hashable {
     /// An API key containing this is refused with `401`, whatever the model.
@@ -28,6 +28,9 @@ public struct MockBehaviour: Sendable, Hashable {
         case hang
         case cut
         case reset
+        /// A stream that opens normally (status 200, the opening event) and then reports an
+        /// error in-band instead of any content (`fault-stream-error`).
+        case streamError = "stream-error"
     }
 
     public var fault: Fault?

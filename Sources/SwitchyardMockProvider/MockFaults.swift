@@ -133,7 +133,7 @@ enum MockDialect: Sendable, Hashable {
         case .reset:
             try await context.channel.close()
             throw CancellationError()
-        case .cut, .none:
+        case .cut, .streamError, .none:
             return nil
         }
     }

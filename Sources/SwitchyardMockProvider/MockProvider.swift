@@ -108,9 +108,13 @@ public enum MockProvider {
             let chunks = streamChunks(completion, id: id, created: created, model: model, includeUsage: includeUsage)
             // Chunk 0 carries the role; chunks 1...n one token each. The role chunk waits one
             // token's latency too: it is the time to first token a router measures.
+            var frames = chunks.map { "data: " + encode($0) + "\n\n" } + ["data: [DONE]\n\n"]
+            if behaviour.fault == .streamError {
+                frames = [frames[0], "data: " + encode(["error": ["message": "mock: injected stream error", "type": "server_error"]]) + "\n\n"]
+            }
             let stream = MockStream(
-                frames: chunks.map { "data: " + encode($0) + "\n\n" } + ["data: [DONE]\n\n"],
-                tokenFrames: 0..<(completion.tokens.count + 1),
+                frames: frames,
+                tokenFrames: 0..<min(frames.count, completion.tokens.count + 1),
                 cutBefore: cut ? 2 : nil
             )
             return stream.response(latency: latency, channel: context.channel)

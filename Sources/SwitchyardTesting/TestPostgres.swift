@@ -81,7 +81,9 @@ public enum TestPostgres {
             try? FileManager.default.removeItem(atPath: directory)
             let postgres = LocalPostgres(dataDirectory: directory, port: try freePort(), binDirectory: binaries)
             try postgres.initializeIfNeeded()
-            try postgres.start(fsync: false)
+            // Test suites run in parallel, each with control planes and their pools: a full
+            // server would leave a lease waiting for ever.
+            try postgres.start(fsync: false, maxConnections: 800)
             atexit {
                 TestPostgres.stopAtExit()
             }

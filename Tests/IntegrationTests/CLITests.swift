@@ -97,9 +97,9 @@ import Testing
             try await diff.run()
             diff = try DiffCommand.parse(["support", "--tenant", "shop"] + self.connection(fixture))
             await #expect(throws: ExitCode(1)) { try await diff.run() }
-            var history = try HistoryCommand.parse(["support", "--tenant", "shop"] + self.connection(fixture))
+            let history = try HistoryCommand.parse(["support", "--tenant", "shop"] + self.connection(fixture))
             try await history.run()
-            var simulate = try RoutesCommand.SimulateCommand.parse(
+            let simulate = try RoutesCommand.SimulateCommand.parse(
                 ["support", "--tenant", "shop", "-H", "x-switchyard-tag: summarize"] + self.connection(fixture)
             )
             try await simulate.run()

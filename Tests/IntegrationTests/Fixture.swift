@@ -90,7 +90,9 @@ struct Fixture {
             ("fail429", "mock", "fault-429"), ("bad400", "mock", "fault-400"), ("hang", "mock", "fault-hang"),
             ("cut", "mock", "fault-cut"), ("slow", "mock", "latency-150:slow"), ("reset", "mock", "fault-reset"),
             ("refused", "dead", "anything"), ("claude", "mock-anthropic", "claude-mock"), ("gemini", "mock-gemini", "gemini-mock"),
-            ("claude500", "mock-anthropic", "fault-500:claude"), ("embed", "mock", "embed-mock"), ("gemini-embed", "mock-gemini", "gemini-embed"),
+            ("claude500", "mock-anthropic", "fault-500:claude"), ("streamerr", "mock", "fault-stream-error:s"),
+            ("claude-overloaded", "mock-anthropic", "fault-stream-error:claude"), ("embed", "mock", "embed-mock"),
+            ("gemini-embed", "mock-gemini", "gemini-embed"),
         ]
         for (name, provider, upstream) in models {
             try await self.admin.send(

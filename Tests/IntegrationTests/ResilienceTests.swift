@@ -115,6 +115,52 @@ import Testing
         }
     }
 
+    /// A stream that opens (200, a role chunk or `message_start`) and then errors before any
+    /// content still falls back: nothing reached the client yet.
+    @Test(arguments: ["streamerr", "claude-overloaded"])
+    func streamsThatFailBeforeAnyOutputFallBack(failing: String) async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", failing, fallbacks: ["good-b"])
+            let node = try await fixture.node()
+            #expect(await fixture.waitForRoute(node, key: key, alias: "chat", timeout: .seconds(5)))
+            let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", stream: true))
+            #expect(response.status == 200)
+            #expect(response.headers["x-switchyard-model"] == "good-b")
+            #expect(response.headers["x-switchyard-fallback-reasons"]?.hasPrefix("\(failing):interrupted") == true)
+            #expect(!response.body.contains("error"))
+            #expect(response.body.hasSuffix("data: [DONE]\n\n"))
+            await node.stop()
+        }
+    }
+
+    /// `request_ms` bounds the whole request: a hung primary uses it up, and the client gets a
+    /// clean 504 instead of waiting for the fallback too.
+    @Test func requestDeadlineBoundsTheWholePlan() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route(
+                "chat",
+                spec: [
+                    "default": ["model": "hang"], "fallbacks": [["model": "good-b"]],
+                    "timeouts": ["total_ms": 5_000, "request_ms": 600], "retry": ["max_retries": 0],
+                ]
+            )
+            try await fixture.route("probe", "good")
+            let node = try await fixture.node()
+            #expect(await fixture.waitForRoute(node, key: key, alias: "probe"))
+            try await fixture.resetMockCounts()
+            let started = ContinuousClock.now
+            let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat"))
+            let elapsed = started.duration(to: .now)
+            #expect(response.status == 504)
+            #expect(response.json["error"]?["code"] == "upstream_timeout")
+            #expect(elapsed >= .milliseconds(550) && elapsed < .seconds(3), "took \(elapsed)")
+            #expect(try await fixture.mockCounts()["good-b-model"] == nil)
+            await node.stop()
+        }
+    }
+
     @Test func retryAfterIsHonouredOrTheRequestMovesOn() async throws {
         try await Fixture.with { fixture in
             let key = try await fixture.seed()
@@ -273,6 +319,8 @@ import Testing
         #expect(resilience.admit("t", now: start + .seconds(1)) == .rejected)
         #expect(resilience.admit("t", now: start + .seconds(11)) == .probe)
         #expect(resilience.admit("t", now: start + .seconds(12)) == .rejected, "one probe at a time")
+        resilience.releaseProbe("t")
+        #expect(resilience.admit("t", now: start + .seconds(12)) == .probe, "a probe that said nothing lets the next one through")
         resilience.record("t", healthy: true, now: start + .seconds(12))
         #expect(resilience.admit("t", now: start + .seconds(12)) == .allowed, "a good probe closes the circuit")
         // A success between failures resets the count.
@@ -307,6 +355,23 @@ import Testing
         #expect(Executor.retryAfter(headers) == .seconds(3))
         headers.add(name: "retry-after-ms", value: "250")
         #expect(Executor.retryAfter(headers) == .milliseconds(250))
+        // An absurd header must not overflow (it would crash the node): capped at a day.
+        var absurd = HTTPHeaders()
+        absurd.add(name: "retry-after", value: "1e20")
+        #expect(Executor.retryAfter(absurd) == .seconds(86_400))
+        absurd.add(name: "retry-after-ms", value: "1e300")
+        #expect(Executor.retryAfter(absurd) == .seconds(86_400))
+    }
+
+    @Test func exhaustedAnswersWithWhatTheAttemptsReallyMet() {
+        let decision = DecisionHeaders(traceID: "t")
+        // A 503 then a target that cannot take the request: the 503 decides, not a 400.
+        #expect(Executor.exhausted([(.status(503), "a"), (.unsupported("no embeddings"), "b")], decision: decision).status == 502)
+        #expect(Executor.exhausted([(.unsupported("no embeddings"), "b")], decision: decision).status == 400)
+        #expect(Executor.exhausted([(.timeout("t"), "a"), (.circuitOpen, "b")], decision: decision).status == 504)
+        #expect(Executor.exhausted([(.circuitOpen, "a")], decision: decision).status == 503)
+        #expect(Executor.exhausted([(.status(429), "a")], decision: decision).status == 429)
+        #expect(Executor.exhausted([(.misconfigured(401), "a")], decision: decision).code == "upstream_misconfigured")
     }
 }
 

@@ -27,6 +27,7 @@ struct SDKTests {
 
     @Test(
         .enabled(if: required || sdkAvailable, "the Python SDKs are not installed (pip install -r Tests/sdk/requirements.txt)"),
+        .serialized,
         arguments: Self.cases
     )
     func pythonSDKWorksThroughANode(script: String, suffix: String, model: String, checks: Int) async throws {

@@ -14,16 +14,12 @@ Output: one line per check ("ok <name>" / "FAIL <name>: reason"), then "N passed
 Exit status: 0 when all checks pass, 1 when any fails, 2 on bad usage (missing environment).
 """
 
-import os
 import sys
-import traceback
 
 import anthropic
 from anthropic import Anthropic
 
-BASE_URL = os.environ.get("SWITCHYARD_BASE_URL", "")
-API_KEY = os.environ.get("SWITCHYARD_KEY", "")
-MODEL = os.environ.get("SWITCHYARD_MODEL", "")
+from checklib import API_KEY, BASE_URL, MODEL, CheckFailed, check, expect, expect_eq, main
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -37,18 +33,6 @@ WEATHER_TOOL = {
 EXPECTED_TOOL_INPUT = {"city": "mock", "days": 1}
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_eq(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
 
 
 def make_client(api_key=None):
@@ -59,15 +43,6 @@ def user(text):
     return [{"role": "user", "content": text}]
 
 
-CHECKS = []
-
-
-def check(name):
-    def register(fn):
-        CHECKS.append((name, fn))
-        return fn
-
-    return register
 
 
 @check("messages_basic")
@@ -184,30 +159,6 @@ def error_bad_request():
     raise CheckFailed("no BadRequestError")
 
 
-def main(argv):
-    missing = [name for name, value in [("SWITCHYARD_BASE_URL", BASE_URL), ("SWITCHYARD_KEY", API_KEY), ("SWITCHYARD_MODEL", MODEL)] if not value]
-    if missing:
-        print(f"missing environment: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    selected = set(argv[1:])
-    passed = failed = 0
-    for name, fn in CHECKS:
-        if selected and name not in selected:
-            continue
-        try:
-            fn()
-            print(f"ok {name}")
-            passed += 1
-        except CheckFailed as e:
-            print(f"FAIL {name}: {e}")
-            failed += 1
-        except Exception as e:  # noqa: BLE001 - report any SDK error as a failed check
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-            traceback.print_exc(file=sys.stdout)
-            failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
-
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv[1:]))

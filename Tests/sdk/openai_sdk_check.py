@@ -15,19 +15,15 @@ Optional arguments: names of checks to run (default: all).
 """
 
 import json
-import os
 import sys
-import traceback
 
 import openai
 from openai import OpenAI
 
+from checklib import API_KEY, BASE_URL, MODEL, CheckFailed, check, expect, expect_eq, main
+
 TIMEOUT = 20
 MAX_RETRIES = 0
-
-BASE_URL = os.environ.get("SWITCHYARD_BASE_URL", "")
-API_KEY = os.environ.get("SWITCHYARD_KEY", "")
-MODEL = os.environ.get("SWITCHYARD_MODEL", "")
 
 WEATHER_TOOL = {
     "type": "function",
@@ -47,18 +43,6 @@ WEATHER_TOOL = {
 EXPECTED_TOOL_ARGS = {"city": "mock", "days": 1}
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_eq(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
 
 
 def mock_reply(prompt):
@@ -78,15 +62,6 @@ def user(text):
     return [{"role": "user", "content": text}]
 
 
-CHECKS = []
-
-
-def check(name):
-    def register(fn):
-        CHECKS.append((name, fn))
-        return fn
-
-    return register
 
 
 # 1. Non-streaming chat + Switchyard response headers.
@@ -323,50 +298,6 @@ def models_list():
     ids = [m.id for m in client.models.list()]
     expect(MODEL in ids, f"{MODEL!r} not in models list {ids!r}")
 
-
-def main(argv):
-    missing = [
-        name
-        for name, value in (
-            ("SWITCHYARD_BASE_URL", BASE_URL),
-            ("SWITCHYARD_KEY", API_KEY),
-            ("SWITCHYARD_MODEL", MODEL),
-        )
-        if not value
-    ]
-    if missing:
-        print(f"missing environment: {', '.join(missing)}", file=sys.stderr)
-        return 2
-
-    selected = CHECKS
-    if argv:
-        known = {name for name, _ in CHECKS}
-        unknown = [a for a in argv if a not in known]
-        if unknown:
-            print(f"unknown checks: {', '.join(unknown)}; known: {', '.join(sorted(known))}", file=sys.stderr)
-            return 2
-        selected = [(name, fn) for name, fn in CHECKS if name in argv]
-
-    passed = failed = 0
-    for name, fn in selected:
-        try:
-            fn()
-        except CheckFailed as e:
-            failed += 1
-            reason = str(e)
-        except Exception as e:  # noqa: BLE001 - every check is independent
-            failed += 1
-            reason = f"{type(e).__name__}: {e}"
-            traceback.print_exc(file=sys.stderr)
-        else:
-            passed += 1
-            print(f"ok {name}", flush=True)
-            continue
-        reason = " ".join(reason.split())
-        print(f"FAIL {name}: {reason}", flush=True)
-
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -77,9 +77,10 @@ public struct LocalPostgres: Sendable {
     }
 
     /// Starts the server on 127.0.0.1:`port` and waits until it accepts connections.
-    public func start(fsync: Bool = true) throws {
+    /// `maxConnections` must cover every pool pointed at it (tests run many control planes at once).
+    public func start(fsync: Bool = true, maxConnections: Int = 200) throws {
         if self.isRunning() { try self.stop() }
-        var options = "-p \(self.port) -c listen_addresses=127.0.0.1 -k /tmp -c max_connections=200"
+        var options = "-p \(self.port) -c listen_addresses=127.0.0.1 -k /tmp -c max_connections=\(maxConnections)"
         if !fsync { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         _ = try self.server(
             "pg_ctl",

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import PostgresNIO
 public import SwitchyardCore
+import Synchronization
 
 /// All SQL of the control plane. Every config write runs in one transaction that bumps the
 /// global config version, writes an audit row and notifies every replica (`pg_notify` is
@@ -123,19 +124,30 @@ public struct ConfigStore: Sendable {
     /// wait for a connection indefinitely; callers get `StoreError.unavailable` instead.
     static let databaseTimeout: Duration = .seconds(10)
 
-    /// Runs `body`, giving up after `databaseTimeout`.
+    /// Runs `body`, giving up after `databaseTimeout`. The answer never waits for `body` to
+    /// notice its cancellation: a connection-pool lease may not (seen with the pool's connect
+    /// circuit breaker tripped during an outage), and the caller must still get its 503 in time.
     func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: Self.databaseTimeout)
-                return nil
+        let once = ResumeOnce<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                once.install(continuation)
+                let work = Task {
+                    do {
+                        once.resume(with: .success(try await body()))
+                    } catch {
+                        once.resume(with: .failure(error))
+                    }
+                }
+                let timer = Task {
+                    try? await Task.sleep(for: Self.databaseTimeout)
+                    once.resume(with: .failure(StoreError.unavailable("the config database did not answer within \(Self.databaseTimeout)")))
+                    work.cancel()
+                }
+                once.onFinish { timer.cancel() }
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw StoreError.unavailable("the config database did not answer within \(Self.databaseTimeout)")
-            }
-            return value
+        } onCancel: {
+            once.resume(with: .failure(CancellationError()))
         }
     }
 
@@ -355,5 +367,50 @@ extension ConfigStore {
             return record
         }
         return (record, version)
+    }
+}
+
+/// A continuation resumed by whichever of several racers finishes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var done = false
+        var finish: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    func install(_ continuation: CheckedContinuation<T, any Error>) {
+        let early: Result<T, any Error>? = self.state.withLock { state in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let run = self.state.withLock { state in
+            if state.done { return true }
+            state.finish = action
+            return false
+        }
+        if run { action() }
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        let (continuation, finish): (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?) = self.state.withLock { state in
+            guard !state.done else { return (nil, nil) }
+            state.done = true
+            guard let continuation = state.continuation else {
+                state.early = result
+                return (nil, state.finish)
+            }
+            state.continuation = nil
+            return (continuation, state.finish)
+        }
+        continuation?.resume(with: result)
+        finish?()
     }
 }

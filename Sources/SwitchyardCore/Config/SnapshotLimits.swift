@@ -94,7 +94,7 @@ extension ConfigSnapshot {
                 for model in spec.models where !modelNames.contains(model) {
                     throw .init("route '\(tenant.name)/\(route.alias)' references unknown model '\(model)'")
                 }
-                guard spec.timeouts.firstTokenMs > 0, spec.timeouts.idleMs > 0, spec.timeouts.totalMs > 0 else {
+                guard spec.timeouts.firstTokenMs > 0, spec.timeouts.idleMs > 0, spec.timeouts.totalMs > 0, spec.timeouts.requestMs > 0 else {
                     throw .init("route '\(tenant.name)/\(route.alias)' has a non-positive timeout")
                 }
             }

@@ -23,7 +23,7 @@ public struct APIError: Error, Sendable, Hashable {
         status: 401,
         type: "invalid_request_error",
         code: "invalid_api_key",
-        message: "You didn't provide an API key. Send it as 'Authorization: Bearer sk-sy-…'."
+        message: "You didn't provide an API key. Send it as 'Authorization: Bearer sk-sy-…' (or 'x-api-key: sk-sy-…')."
     )
 
     public static let invalidKey = APIError(

@@ -143,6 +143,21 @@ public struct Usage: Sendable, Hashable {
 }
 
 extension JSONValue {
+    /// Whether a stream chunk carries part of the answer (text, a refusal, a tool call, a finish
+    /// reason or the usage), as opposed to a role-only opening chunk. A router commits to an
+    /// upstream's stream at the first such chunk: until then it may still fall back.
+    public var carriesOutput: Bool {
+        if self.isUsageOnlyChunk { return true }
+        for choice in self["choices"]?.arrayValue ?? [] {
+            if let reason = choice["finish_reason"], !reason.isNull { return true }
+            guard let delta = choice["delta"] else { continue }
+            if let text = delta["content"]?.stringValue, !text.isEmpty { return true }
+            if let refusal = delta["refusal"]?.stringValue, !refusal.isEmpty { return true }
+            if let calls = delta["tool_calls"]?.arrayValue, !calls.isEmpty { return true }
+        }
+        return false
+    }
+
     /// Whether this chunk is the usage-only chunk of a stream (`choices` empty, `usage` set).
     public var isUsageOnlyChunk: Bool {
         guard let usage = self["usage"], !usage.isNull else { return false }

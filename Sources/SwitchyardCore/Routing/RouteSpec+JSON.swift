@@ -44,11 +44,14 @@ extension RouteSpec {
         }
 
         self.timeouts = Timeouts()
-        if let timeouts = try reader.object("timeouts", allowed: ["first_token_ms", "idle_ms", "total_ms"]) {
+        if let timeouts = try reader.object("timeouts", allowed: ["first_token_ms", "idle_ms", "total_ms", "request_ms"]) {
             let range = 1...Timeouts.maximumMs
             self.timeouts.firstTokenMs = try timeouts.integer("first_token_ms", in: range) ?? self.timeouts.firstTokenMs
             self.timeouts.idleMs = try timeouts.integer("idle_ms", in: range) ?? self.timeouts.idleMs
             self.timeouts.totalMs = try timeouts.integer("total_ms", in: range) ?? self.timeouts.totalMs
+            self.timeouts.requestMs =
+                try timeouts.integer("request_ms", in: 1...Timeouts.maximumRequestMs)
+                ?? Timeouts.defaultRequestMs(totalMs: self.timeouts.totalMs)
         }
 
         self.retry = RetryPolicy()
@@ -81,6 +84,7 @@ extension RouteSpec {
                 "first_token_ms": .int(Int64(self.timeouts.firstTokenMs)),
                 "idle_ms": .int(Int64(self.timeouts.idleMs)),
                 "total_ms": .int(Int64(self.timeouts.totalMs)),
+                "request_ms": .int(Int64(self.timeouts.requestMs)),
             ],
             "retry": [
                 "max_retries": .int(Int64(self.retry.maxRetries)),

@@ -199,15 +199,27 @@ public struct Timeouts: Sendable, Hashable {
     public var idleMs: Int
     /// The whole attempt, body included.
     public var totalMs: Int
+    /// The whole request: every attempt, retry and backoff. When it runs out the client gets a
+    /// clean error (or, mid-stream, an error event), whatever is left in the plan.
+    public var requestMs: Int
+
+    public static let maximumRequestMs = 1_800_000
+
+    /// The default request bound: room for one full fallback after a timed-out attempt.
+    public static func defaultRequestMs(totalMs: Int) -> Int {
+        max(totalMs, min(Self.maximumRequestMs, 2 * totalMs))
+    }
 
     public init(
         firstTokenMs: Int = Timeouts.defaultFirstTokenMs,
         idleMs: Int = Timeouts.defaultIdleMs,
-        totalMs: Int = Timeouts.defaultTotalMs
+        totalMs: Int = Timeouts.defaultTotalMs,
+        requestMs: Int? = nil
     ) {
         self.firstTokenMs = firstTokenMs
         self.idleMs = idleMs
         self.totalMs = totalMs
+        self.requestMs = requestMs ?? Self.defaultRequestMs(totalMs: totalMs)
     }
 }
 

@@ -65,7 +65,7 @@ struct ChatProxy: Sendable {
                     keyName: key.key.name,
                     tenantLabels: tenantLabels,
                     keyLabels: key.key.labels,
-                    stickyKey: lookup(RequestFacts.stickyHeader),
+                    stickyKey: lookup(RequestFacts.stickyHeader).flatMap { $0.isEmpty ? nil : $0 },
                     header: lookup,
                     promptTokens: { (EmbeddingsInput.byteCount(body) + 3) / 4 }
                 )
@@ -82,13 +82,29 @@ struct ChatProxy: Sendable {
             decision.rule = plan.decision.rule
             decision.variant = plan.decision.variant
             routeLabel = plan.label
-            let executor = Executor(proxy: self, plan: plan, operation: operation, alias: alias, traceID: decision.traceID, logger: logger)
+            let executor = Executor(
+                proxy: self,
+                plan: plan,
+                operation: operation,
+                alias: alias,
+                traceID: decision.traceID,
+                requestDeadline: started + .milliseconds(plan.route.spec.timeouts.requestMs),
+                logger: logger
+            )
             let response = try await executor.run(&decision)
             self.metrics.request(route: routeLabel, status: response.status.code, duration: started.duration(to: .now))
             return response
         } catch let error as APIError {
             self.metrics.request(route: routeLabel, status: error.status, duration: started.duration(to: .now))
             return self.errorResponse(error, format: format, decision: decision)
+        } catch is CancellationError {
+            // The server is shutting down under this request; nobody is left to read a long answer.
+            logger.debug("request cancelled")
+            return self.errorResponse(
+                APIError(status: 503, type: "server_error", code: "shutting_down", message: "The node is shutting down; retry."),
+                format: format,
+                decision: decision
+            )
         } catch {
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             return self.errorResponse(

@@ -29,6 +29,8 @@ struct Executor {
     /// The route alias the client named (Anthropic answers report it as the model).
     let alias: String
     let traceID: String
+    /// When the route's `request_ms` runs out for this request.
+    let requestDeadline: ContinuousClock.Instant
     let logger: Logger
 
     var format: ClientFormat {
@@ -46,20 +48,27 @@ struct Executor {
     func run(_ decision: inout DecisionHeaders) async throws -> Response {
         let resilience = self.proxy.resilience
         let policy = self.plan.route.spec.retry
-        var lastFailure: AttemptFailure?
-        var lastProvider = ""
-        for attempt in self.plan.attempts {
+        var failures: [(failure: AttemptFailure, provider: String)] = []
+        targets: for attempt in self.plan.attempts {
             let breaker = Resilience.breakerKey(attempt)
-            if resilience.admit(breaker) == .rejected {
+            let admission = resilience.admit(breaker)
+            if admission == .rejected {
                 self.note(.circuitOpen, attempt: attempt, decision: &decision)
-                lastFailure = .circuitOpen
-                lastProvider = attempt.provider.name
+                failures.append((.circuitOpen, attempt.provider.name))
                 continue
             }
-            resilience.countRequest(attempt.model.name)
+            // A probe of an open circuit is one call: no retries against a target just seen failing.
+            let probing = admission == .probe
+            var recorded = false
+            defer { if probing, !recorded { resilience.releaseProbe(breaker) } }
             var retries = 0
             var switches = 0
+            var counted = false
             retrying: while true {
+                guard ContinuousClock.now < self.requestDeadline else {
+                    failures.append((.timeout("the route's request_ms ran out"), attempt.provider.name))
+                    break targets
+                }
                 let credential: ProviderCredential?
                 switch resilience.pickCredential(attempt.provider) {
                 case .use(let picked):
@@ -67,9 +76,12 @@ struct Executor {
                 case .cooling(let refused):
                     // Not called. A refused credential is a configuration fault, not a rate limit.
                     self.note(.credentialsCooling, attempt: attempt, decision: &decision)
-                    lastFailure = refused ? .misconfigured(401) : .credentialsCooling
-                    lastProvider = attempt.provider.name
+                    failures.append((refused ? .misconfigured(401) : .credentialsCooling, attempt.provider.name))
                     break retrying
+                }
+                if !counted {
+                    resilience.countRequest(attempt.model.name)
+                    counted = true
                 }
                 try Task.checkCancellation()
                 decision.attempts += 1
@@ -81,52 +93,64 @@ struct Executor {
                 switch outcome {
                 case .answered(let response):
                     resilience.record(breaker, healthy: true)
+                    recorded = true
                     return response
                 case .failed(let reason, let wait):
                     failure = reason
                     retryAfter = wait
                 }
-                if failure.indicatesUnhealthy { resilience.record(breaker, healthy: false) }
-                self.note(failure, attempt: attempt, decision: &decision)
-                lastFailure = failure
-                lastProvider = attempt.provider.name
-                // A credential the provider refuses or rate-limits cools down; another one may work at once.
-                if let credential {
-                    var cooled = false
-                    if case .misconfigured(let code) = failure, code == 401 || code == 403 {
-                        resilience.coolDown(
-                            provider: attempt.provider.name,
-                            credential: credential.name,
-                            for: resilience.settings.refusedCooldown,
-                            refused: true
-                        )
-                        cooled = true
-                    } else if failure == .status(429),
-                        retryAfter.map({ $0 > .milliseconds(policy.maxBackoffMs) }) ?? false || attempt.provider.credentials.count > 1
-                    {
-                        resilience.coolDown(
-                            provider: attempt.provider.name,
-                            credential: credential.name,
-                            for: retryAfter ?? resilience.settings.rateLimitCooldown,
-                            refused: false
-                        )
-                        cooled = true
-                    }
-                    if cooled {
-                        guard switches < attempt.provider.credentials.count - 1 else { break retrying }
-                        switches += 1
-                        continue
-                    }
+                if failure.indicatesUnhealthy {
+                    resilience.record(breaker, healthy: false)
+                    recorded = true
+                } else if case .status = failure {
+                    // A 429 is an answer: the target is up, only busy.
+                    resilience.record(breaker, healthy: true)
+                    recorded = true
                 }
-                guard failure.isRetryable, retries < policy.maxRetries,
+                // A target that could not take the request was never called.
+                if case .unsupported = failure { decision.attempts -= 1 }
+                self.note(failure, attempt: attempt, decision: &decision)
+                failures.append((failure, attempt.provider.name))
+                // A credential the provider refuses or rate-limits cools down; another one may work at once.
+                if let credential, let cooldown = self.cooldown(for: failure, retryAfter: retryAfter, provider: attempt.provider) {
+                    resilience.coolDown(
+                        provider: attempt.provider.name,
+                        credential: credential.name,
+                        for: cooldown.duration,
+                        refused: cooldown.refused
+                    )
+                    guard switches < attempt.provider.credentials.count - 1 else { break retrying }
+                    switches += 1
+                    continue
+                }
+                guard failure.isRetryable, retries < (probing ? 0 : policy.maxRetries),
                     let delay = Self.backoff(retry: retries, policy: policy, retryAfter: retryAfter),
+                    ContinuousClock.now + delay < self.requestDeadline,
                     resilience.allowRetry(attempt.model.name, policy: policy)
                 else { break retrying }
                 try await Task.sleep(for: delay)
                 retries += 1
             }
         }
-        throw Self.exhausted(lastFailure, provider: lastProvider, decision: decision)
+        throw Self.exhausted(failures, decision: decision)
+    }
+
+    /// How long a credential rests after `failure`, if at all: a key the provider refuses (401)
+    /// or whose quota is gone (`insufficient_quota`) for a minute; a rate-limited key for its
+    /// `Retry-After` (5 s without one) when waiting is not possible or another key can serve.
+    /// A 403 is not the key's fault alone (it may depend on the request), so it does not cool.
+    func cooldown(for failure: AttemptFailure, retryAfter: Duration?, provider: ProviderConfig) -> (duration: Duration, refused: Bool)? {
+        let settings = self.proxy.resilience.settings
+        switch failure {
+        case .misconfigured(401), .misconfigured(429):
+            return (settings.refusedCooldown, true)
+        case .status(429):
+            let tooLong = retryAfter.map { $0 > .milliseconds(self.plan.route.spec.retry.maxBackoffMs) } ?? false
+            guard tooLong || provider.credentials.count > 1 else { return nil }
+            return (retryAfter ?? settings.rateLimitCooldown, false)
+        default:
+            return nil
+        }
     }
 
     /// The wait before retry number `retry + 1`: exponential, with equal jitter, and at least the
@@ -142,13 +166,15 @@ struct Executor {
         return delay
     }
 
-    /// `retry-after-ms` (OpenAI), else `retry-after` in seconds.
+    /// `retry-after-ms` (OpenAI), else `retry-after` in seconds; capped at a day (an upstream's
+    /// header must never be able to overflow a duration).
     static func retryAfter(_ headers: HTTPHeaders) -> Duration? {
+        let day = 86_400_000.0
         if let text = headers.first(name: "retry-after-ms"), let ms = Double(text), ms.isFinite, ms >= 0 {
-            return .milliseconds(Int(ms.rounded(.up)))
+            return .milliseconds(Int(min(ms, day).rounded(.up)))
         }
         if let text = headers.first(name: "retry-after"), let seconds = Double(text), seconds.isFinite, seconds >= 0 {
-            return .milliseconds(Int((seconds * 1000).rounded(.up)))
+            return .milliseconds(Int(min(seconds * 1000, day).rounded(.up)))
         }
         return nil
     }
@@ -165,8 +191,27 @@ struct Executor {
         )
     }
 
-    static func exhausted(_ failure: AttemptFailure?, provider: String, decision: DecisionHeaders) -> APIError {
+    /// The client's error when no target answered, from what the attempts actually met: a
+    /// target skipped (open circuit) or unable to take the request (unsupported) does not hide a
+    /// real failure of another.
+    static func exhausted(_ failures: [(failure: AttemptFailure, provider: String)], decision: DecisionHeaders) -> APIError {
         let summary = decision.failures.joined(separator: "; ")
+        let real = failures.filter { entry in
+            switch entry.failure {
+            case .unsupported, .circuitOpen: false
+            default: true
+            }
+        }
+        if real.isEmpty, let unsupported = failures.first(where: { if case .unsupported = $0.failure { true } else { false } }),
+            !failures.contains(where: { $0.failure == .circuitOpen })
+        {
+            // No target could take the request in its format: the request is the problem.
+            if case .unsupported(let message) = unsupported.failure {
+                return APIError.invalidRequest(message, code: "unsupported_by_target")
+            }
+        }
+        let provider = real.last?.provider ?? failures.last?.provider ?? ""
+        let failure = real.last?.failure ?? failures.last?.failure
         switch failure {
         case .status(429), .credentialsCooling:
             return APIError(
@@ -185,10 +230,7 @@ struct Executor {
                 message:
                     "The provider '\(provider)' refused the router (HTTP \(code)); its credentials or base URL need fixing in the admin API (\(summary))."
             )
-        case .unsupported(let message):
-            // No target could take the request in its format: the request is the problem.
-            return APIError.invalidRequest(message, code: "unsupported_by_target")
-        case .circuitOpen:
+        case .circuitOpen, .unsupported:
             return APIError(
                 status: 503,
                 type: "upstream_error",

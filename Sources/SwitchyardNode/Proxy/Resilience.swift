@@ -108,6 +108,14 @@ final class Resilience: Sendable {
         }
     }
 
+    /// Lets another probe through at once: the probe ended without saying anything about the
+    /// target's health (its credentials were cooling, or the request was cancelled).
+    func releaseProbe(_ key: String) {
+        self.state.withLock { state in
+            state.breakers[key]?.probeStarted = nil
+        }
+    }
+
     func isOpen(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
         self.state.withLock { state in
             guard let openUntil = state.breakers[key]?.openUntil else { return false }
@@ -184,7 +192,8 @@ final class Resilience: Sendable {
         let until = now + min(duration, self.settings.maxCooldown)
         self.state.withLock { state in
             let key = "\(provider)/\(credential)"
-            let current = state.cooling[key]
+            // An expired cool-down says nothing any more.
+            let current = state.cooling[key].flatMap { now < $0.until ? $0 : nil }
             state.cooling[key] = Cooling(until: max(current?.until ?? until, until), refused: refused || (current?.refused ?? false))
         }
     }

@@ -27,6 +27,11 @@ struct SSERelay {
     private var splitter = SSEEventSplitter()
     private(set) var usage: Usage?
     private(set) var sawDone = false
+    /// Whether a chunk with part of the answer went by (see `JSONValue.carriesOutput`). Until
+    /// then each event is inspected, so an upstream that opens with an error can still fail over.
+    private(set) var sawOutput = false
+    /// An error event the upstream sent before any output.
+    private(set) var failure: String?
 
     init(includeUsage: Bool) { self.includeUsage = includeUsage }
 
@@ -51,7 +56,18 @@ struct SSERelay {
         for event in events {
             if event.isDone {
                 self.sawDone = true
-            } else if event.data.contains("\"usage\""), !event.data.contains("\"usage\":null"),
+                self.sawOutput = true
+            } else if !self.sawOutput, !event.data.isEmpty, let json = try? JSONValue(parsing: event.data.utf8) {
+                if case .object = json["error"] ?? .null {
+                    self.failure = json["error"]?["message"]?.stringValue ?? "the provider sent an error event"
+                    return out
+                }
+                self.sawOutput = json.carriesOutput
+                if let usage = Usage(completion: json) {
+                    self.usage = usage
+                    if json.isUsageOnlyChunk, !self.includeUsage { continue }
+                }
+            } else if event.data.contains("\"usage\""), !Self.hasNullUsage(event.data),
                 let json = try? JSONValue(parsing: event.data.utf8),
                 let usage = Usage(completion: json)
             {
@@ -61,6 +77,11 @@ struct SSERelay {
             out.append(event.raw)
         }
         return out
+    }
+
+    /// `"usage":null` as OpenAI writes it, or with a space as Python servers do: nothing to parse.
+    static func hasNullUsage(_ data: String) -> Bool {
+        data.contains("\"usage\":null") || data.contains("\"usage\": null")
     }
 
     static func errorEvent(_ message: String) -> [UInt8] {

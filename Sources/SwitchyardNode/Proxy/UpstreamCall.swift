@@ -23,8 +23,8 @@ extension Executor {
     func call(_ attempt: AttemptPlan.Attempt, credential: ProviderCredential?, decision: DecisionHeaders) async throws -> Outcome {
         let timeouts = self.plan.route.spec.timeouts
         let start = ContinuousClock.now
-        let firstTokenDeadline = min(start + .milliseconds(timeouts.firstTokenMs), start + .milliseconds(timeouts.totalMs))
-        let totalDeadline = start + .milliseconds(timeouts.totalMs)
+        let totalDeadline = min(start + .milliseconds(timeouts.totalMs), self.requestDeadline)
+        let firstTokenDeadline = min(start + .milliseconds(timeouts.firstTokenMs), totalDeadline)
         let upstreamRequest: HTTPClientRequest
         do {
             upstreamRequest = try self.makeRequest(attempt, credential: credential)
@@ -65,13 +65,21 @@ extension Executor {
                 return .answered(await self.relayRefusal(response, attempt: attempt, decision: decision, deadline: totalDeadline))
             }
             // Drain (bounded) so the connection can be reused, then report.
-            _ = try? await withDeadline(min(totalDeadline, .now + .seconds(1))) { try await response.body.collect(upTo: 1 << 20) }
+            let drained = try? await withDeadline(min(totalDeadline, .now + .milliseconds(250))) {
+                try await response.body.collect(upTo: 1 << 20)
+            }
+            // OpenAI's 429 `insufficient_quota` is no rate limit: the key has no money left.
+            if status == 429, let drained, String(buffer: drained).contains("insufficient_quota") {
+                return .failed(.misconfigured(429), retryAfter: nil)
+            }
             return .failed(failure, retryAfter: Self.retryAfter(response.headers))
         } catch let error as APIError {
             // Decided, not a transport failure (e.g. an oversized answer): no fallback.
             self.proxy.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: error.code ?? "error")
             throw error
         } catch {
+            // Shutting down (or the caller gave up): not the target's fault, nothing to record.
+            if Task.isCancelled { throw CancellationError() }
             let failure: AttemptFailure =
                 error is DeadlineExceeded ? .timeout("no answer within the route's timeout") : ProviderAdapter.classify(error)
             return .failed(failure, retryAfter: nil)

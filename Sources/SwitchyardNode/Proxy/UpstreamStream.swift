@@ -15,24 +15,42 @@ extension Executor {
         var decoder: UpstreamStreamDecoder
         var encoder: ClientStreamEncoder
         private(set) var usage: Usage?
+        private var translatedOutput = false
 
-        /// Client events for `buffer`. Throws `TranslationError` on an upstream error event.
-        mutating func feed(_ buffer: ByteBuffer) throws(TranslationError) -> [[UInt8]] {
+        init(passthrough: SSERelay?, decoder: UpstreamStreamDecoder, encoder: ClientStreamEncoder) {
+            self.passthrough = passthrough
+            self.decoder = decoder
+            self.encoder = encoder
+        }
+
+        /// Whether part of the answer went by; before that the attempt may still fall back.
+        var sawOutput: Bool { self.passthrough?.sawOutput ?? self.translatedOutput }
+
+        /// Client events for `buffer`, and the upstream's error if it reported one (the events
+        /// before the error are still returned).
+        mutating func feed(_ buffer: ByteBuffer) -> (events: [[UInt8]], failure: String?) {
             if var relay = self.passthrough {
                 defer { self.passthrough = relay }
                 let events = relay.feed(buffer)
                 self.usage = relay.usage
-                return events
+                return (events, relay.failure)
             }
             var out: [[UInt8]] = []
-            for event in self.splitter.append(buffer.readableBytesView) { out += try self.translate(event) }
-            return out
+            for event in self.splitter.append(buffer.readableBytesView) {
+                do {
+                    out += try self.translate(event)
+                } catch {
+                    return (out, TranslationError.describe(error))
+                }
+            }
+            return (out, nil)
         }
 
         private mutating func translate(_ event: SSEEvent) throws(TranslationError) -> [[UInt8]] {
             var out: [[UInt8]] = []
             for chunk in try self.decoder.decode(event) {
                 if let usage = Usage(completion: chunk) { self.usage = usage }
+                if !self.translatedOutput, chunk.carriesOutput { self.translatedOutput = true }
                 out += self.encoder.encode(chunk)
             }
             return out
@@ -50,7 +68,13 @@ extension Executor {
                 return relay.sawDone ? tail : nil
             }
             var out: [[UInt8]] = []
-            if let tail = self.splitter.finish() { out += (try? self.translate(tail)) ?? [] }
+            if let tail = self.splitter.finish() {
+                do {
+                    out += try self.translate(tail)
+                } catch {
+                    return nil
+                }
+            }
             for chunk in self.decoder.finish() {
                 if let usage = Usage(completion: chunk) { self.usage = usage }
                 out += self.encoder.encode(chunk)
@@ -78,16 +102,16 @@ extension Executor {
             decoder: UpstreamStreamDecoder(kind: attempt.provider.kind, model: attempt.model.upstreamModel, id: "chatcmpl-" + self.traceID),
             encoder: ClientStreamEncoder(format: format, includeUsage: chat.includeUsage, alias: self.alias, messageID: "msg_" + self.traceID)
         )
+        // Nothing is sent until the upstream produced part of the answer: a role-only opening,
+        // comments or an error event before it still fall back.
         var first: [[UInt8]] = []
-        while first.isEmpty {
+        while !pipe.sawOutput {
             guard let chunk = try await withDeadline(firstTokenDeadline, { try await upstream.next() }) else {
-                throw AttemptFailure.interrupted("stream ended before its first event")
+                throw AttemptFailure.interrupted("stream ended before any output")
             }
-            do {
-                first = try pipe.feed(chunk)
-            } catch {
-                throw AttemptFailure.interrupted("the provider's stream failed before any output: \(TranslationError.describe(error))")
-            }
+            let (events, failure) = pipe.feed(chunk)
+            if let failure { throw AttemptFailure.interrupted("the provider's stream failed before any output: \(failure)") }
+            first += events
             if pipe.pendingBytes > SSERelay.maxEventBytes { throw AttemptFailure.interrupted("the first event is too large") }
         }
         var headers = HTTPFields()
@@ -106,53 +130,57 @@ extension Executor {
             headers: headers,
             body: ResponseBody { [pipe] (writer: inout any ResponseBodyWriter) in
                 var pipe = pipe
-                for event in start { try await writer.write(ByteBuffer(bytes: event)) }
                 var failure: String?
-                while true {
-                    let deadline = min(ContinuousClock.now + idle, totalDeadline)
-                    let chunk: ByteBuffer?
-                    do {
-                        chunk = try await withDeadline(deadline) { try await upstream.next() }
-                    } catch is DeadlineExceeded {
-                        failure =
-                            deadline == totalDeadline
-                            ? "the route's total timeout expired mid-stream" : "the upstream went silent for longer than the route's idle timeout"
-                        break
-                    } catch {
-                        failure = "the upstream connection failed mid-stream"
-                        break
+                var clientGone = false
+                do {
+                    for event in start { try await writer.write(ByteBuffer(bytes: event)) }
+                    while true {
+                        let deadline = min(ContinuousClock.now + idle, totalDeadline)
+                        let chunk: ByteBuffer?
+                        do {
+                            chunk = try await withDeadline(deadline) { try await upstream.next() }
+                        } catch is DeadlineExceeded {
+                            failure =
+                                deadline == totalDeadline
+                                ? "the route's time limit expired mid-stream" : "the upstream went silent for longer than the route's idle timeout"
+                            break
+                        } catch {
+                            failure = "the upstream connection failed mid-stream"
+                            break
+                        }
+                        guard let chunk else { break }
+                        let (events, error) = pipe.feed(chunk)
+                        for event in events { try await writer.write(ByteBuffer(bytes: event)) }
+                        if let error {
+                            failure = "the provider reported an error mid-stream: \(error)"
+                            break
+                        }
+                        if pipe.pendingBytes > SSERelay.maxEventBytes {
+                            failure = "the upstream sent an event larger than \(SSERelay.maxEventBytes) bytes"
+                            break
+                        }
                     }
-                    guard let chunk else { break }
-                    let events: [[UInt8]]
-                    do {
-                        events = try pipe.feed(chunk)
-                    } catch {
-                        failure = "the provider reported an error mid-stream: \(TranslationError.describe(error))"
-                        break
+                    // An unterminated last event is relayed on a clean end only; after a failure it
+                    // is a fragment, and the error event must start on a line of its own.
+                    if failure == nil {
+                        if let tail = pipe.finish() {
+                            for event in tail { try await writer.write(ByteBuffer(bytes: event)) }
+                        } else {
+                            failure = "the upstream ended the stream before its answer was complete"
+                        }
                     }
-                    for event in events { try await writer.write(ByteBuffer(bytes: event)) }
-                    if pipe.pendingBytes > SSERelay.maxEventBytes {
-                        failure = "the upstream sent an event larger than \(SSERelay.maxEventBytes) bytes"
-                        break
-                    }
-                }
-                // An unterminated last event is relayed on a clean end only; after a failure it is
-                // a fragment, and the error event must start on a line of its own.
-                if failure == nil {
-                    if let tail = pipe.finish() {
-                        for event in tail { try await writer.write(ByteBuffer(bytes: event)) }
-                    } else {
-                        failure = "the upstream ended the stream before its answer was complete"
-                    }
-                }
-                if let failure {
                     // Once bytes reached the client there is no fallback: say what happened, in-band.
-                    try await writer.write(ByteBuffer(bytes: pipe.encoder.errorEvent(failure)))
-                    resilience.record(breaker, healthy: false)
+                    if let failure { try await writer.write(ByteBuffer(bytes: pipe.encoder.errorEvent(failure))) }
+                    try await writer.finish(nil)
+                } catch {
+                    // The client went away; dropping the upstream iterator releases the upstream.
+                    clientGone = true
                 }
+                // Accounted on every exit: the provider bills the tokens either way.
+                if failure != nil { resilience.record(breaker, healthy: false) }
                 if let usage = pipe.usage { metrics.tokens(route: route, model: model, usage: usage) }
-                metrics.attempt(provider: provider, model: model, outcome: failure == nil ? "ok" : "interrupted_mid_stream")
-                try await writer.finish(nil)
+                let outcome = clientGone ? "client_closed" : failure == nil ? "ok" : "interrupted_mid_stream"
+                metrics.attempt(provider: provider, model: model, outcome: outcome)
             }
         )
     }
