@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (PostgreSQL server binaries, the openai Python
-# SDK), builds, runs every Swift test suite against a throwaway PostgreSQL, then runs the
-# `switchyard dev` end-to-end smoke test.
-#   SWITCHYARD_STRICT=1   build with warnings as errors and the explicit import check (CI does).
+# The test command: installs what the tests need (PostgreSQL server binaries, curl, procps, pip,
+# and the Python tools of Tests/sdk/requirements.txt: the openai and anthropic SDKs and
+# openapi-spec-validator), validates docs/openapi.yaml, builds, runs every Swift test suite
+# against a throwaway PostgreSQL (the SDK checks included: SWITCHYARD_REQUIRE_SDK=1 makes a
+# missing SDK a failure, not a skip), then runs the `switchyard dev` end-to-end smoke test.
+#   SWITCHYARD_STRICT=1   lint with swift format, build with warnings as errors and the explicit
+#                         import check (CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
