@@ -111,13 +111,13 @@ enum ModelsEndpoint {
         var decision = DecisionHeaders(traceID: DecisionHeaders.makeTraceID())
         decision.attempts = 0
         guard let snapshot = state.loaded else { return ChatProxy.errorResponse(.notReady, decision: decision) }
-        let tenant: String
+        let key: RoutingTable.KeyEntry
         do {
-            tenant = try ChatProxy.authenticate(request, table: snapshot.table).tenant
+            key = try ChatProxy.authenticate(request, table: snapshot.table)
         } catch {
             return ChatProxy.errorResponse(error, decision: decision)
         }
-        let aliases = snapshot.table.tenants[tenant]?.aliases ?? []
+        let aliases = (snapshot.table.tenants[key.tenant]?.aliases ?? []).filter { key.key.mayUse(route: $0) }
         let body: JSONValue = [
             "object": "list",
             "data": .array(aliases.map { ["id": .string($0), "object": "model", "created": 0, "owned_by": .string("switchyard")] }),

@@ -52,6 +52,8 @@ public enum SnapshotCodec {
             message.prefix = key.prefix
             message.sha256 = key.sha256
             message.labels = Self.labels(key.labels)
+            message.expiresAtUnixMs = key.expiresAtUnixMs ?? 0
+            message.allowedRoutes = key.allowedRoutes.sorted()
             return message
         }
         shard.routes = tenant.routes.sorted { $0.alias < $1.alias }.map { route in
@@ -146,7 +148,15 @@ public enum SnapshotCodec {
                     version: Int(clamping: ref.version),
                     labels: Self.labels(shard.labels),
                     keys: shard.keys.map {
-                        APIKeyConfig(id: $0.id, name: $0.name, prefix: $0.prefix, sha256: $0.sha256, labels: Self.labels($0.labels))
+                        APIKeyConfig(
+                            id: $0.id,
+                            name: $0.name,
+                            prefix: $0.prefix,
+                            sha256: $0.sha256,
+                            labels: Self.labels($0.labels),
+                            expiresAtUnixMs: $0.expiresAtUnixMs == 0 ? nil : $0.expiresAtUnixMs,
+                            allowedRoutes: Set($0.allowedRoutes)
+                        )
                     },
                     routes: routes
                 )

@@ -110,10 +110,9 @@ public struct AdminAPI: Sendable {
                 try await self.store.createKey(
                     tenant: tenant.name,
                     id: id,
-                    name: input.name,
                     prefix: prefix,
                     secretHash: hash,
-                    labels: input.labels,
+                    settings: input.settings,
                     actor: Self.actor
                 )
             }

@@ -40,14 +40,43 @@ enum AdminInputs {
     }
 
     struct Key {
-        var name: String
-        var labels: [String: String]
+        static let maxAllowedRoutes = 256
+        var settings: KeySettings
 
-        init(_ json: JSONValue) throws(FieldError) {
-            let reader = try FieldReader(json, allowed: ["name", "labels"])
-            self.name = try reader.string("name") ?? ""
-            guard self.name.count <= 200 else { throw .invalid("name", "must be at most 200 characters") }
-            self.labels = try reader.labels("labels") ?? [:]
+        init(_ json: JSONValue, now: Date = Date()) throws(FieldError) {
+            let reader = try FieldReader(json, allowed: ["name", "labels", "expires_at", "allowed_routes", "metadata"])
+            let name = try reader.string("name") ?? ""
+            guard name.count <= 200 else { throw .invalid("name", "must be at most 200 characters") }
+            var settings = KeySettings(name: name, labels: try reader.labels("labels") ?? [:])
+            if let text = try reader.string("expires_at") {
+                guard let date = try? Date(text, strategy: .iso8601) else {
+                    throw .invalid("expires_at", "must be an RFC 3339 time with a zone, e.g. 2027-01-31T00:00:00Z")
+                }
+                guard date > now else { throw .invalid("expires_at", "must be in the future") }
+                settings.expiresAt = date
+            }
+            let routes = try reader.array("allowed_routes") ?? []
+            guard routes.count <= Self.maxAllowedRoutes else {
+                throw .invalid("allowed_routes", "at most \(Self.maxAllowedRoutes) routes are allowed; omit it to allow every route")
+            }
+            for (index, value) in routes.enumerated() {
+                guard let alias = value.stringValue else { throw .invalid("allowed_routes[\(index)]", "must be a route alias (a string)") }
+                try AdminInputs.checkName(alias, field: "allowed_routes[\(index)]")
+                if !settings.allowedRoutes.contains(alias) { settings.allowedRoutes.append(alias) }
+            }
+            settings.allowedRoutes.sort()
+            if let value = reader.value("metadata") {
+                guard case .object(let fields) = value, fields.count <= 64 else {
+                    throw .invalid("metadata", "must be an object of at most 64 strings")
+                }
+                for (key, entry) in fields {
+                    guard let text = entry.stringValue, text.utf8.count <= 1_024, !text.utf8.contains(0), key.utf8.count <= 128 else {
+                        throw .invalid("metadata.\(key)", "must be a string of at most 1024 bytes (keys at most 128)")
+                    }
+                    settings.metadata[key] = text
+                }
+            }
+            self.settings = settings
         }
     }
 

@@ -28,7 +28,8 @@ extension AdminAPI {
     static func render(_ key: APIKeyRecord) -> JSONValue {
         [
             "id": .string(key.id), "name": .string(key.name), "prefix": .string(key.prefix), "labels": labels(key.labels),
-            "created_at": timestamp(key.createdAt),
+            "expires_at": optional(key.expiresAt, timestamp), "allowed_routes": .array(key.allowedRoutes.map(JSONValue.string)),
+            "metadata": labels(key.metadata), "created_at": timestamp(key.createdAt),
             "revoked_at": optional(key.revokedAt, timestamp),
         ]
     }

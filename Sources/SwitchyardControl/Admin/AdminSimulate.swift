@@ -34,7 +34,14 @@ extension AdminAPI {
             guard let record = try await self.store.listKeys(tenant: route.tenant).first(where: { $0.id == keyID }) else {
                 throw AdminError.invalid("key_id", "key '\(keyID)' does not exist in tenant '\(route.tenant)'")
             }
-            key = APIKeyConfig(id: record.id, name: record.name, prefix: record.prefix, sha256: "", labels: record.labels)
+            key = APIKeyConfig(
+                id: record.id,
+                name: record.name,
+                prefix: record.prefix,
+                sha256: "",
+                labels: record.labels,
+                allowedRoutes: Set(record.allowedRoutes)
+            )
         }
         let region = try reader.string("region")
         guard let tenant = try await self.store.tenant(route.tenant) else {

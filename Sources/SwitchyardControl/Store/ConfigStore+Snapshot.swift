@@ -84,11 +84,26 @@ extension ConfigStore {
             tenants[name] = TenantConfig(name: name, version: tenantVersion, labels: Self.labels(labels), keys: [], routes: [])
             order.append(name)
         }
-        for try await (id, tenant, name, prefix, hash, labels) in try await connection.query(
-            "SELECT id, tenant, name, prefix, secret_hash, labels::text FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
+        // Expired keys stay in the snapshot until revoked: nodes refuse them by the clock, at once,
+        // without waiting for a config change at the moment of expiry.
+        for try await (id, tenant, name, prefix, hash, labels, expires, allowed) in try await connection.query(
+            """
+            SELECT id, tenant, name, prefix, secret_hash, labels::text, expires_at, allowed_routes::text
+            FROM api_keys WHERE revoked_at IS NULL ORDER BY id
+            """,
             logger: logger
-        ).decode((String, String, String, String, String, String).self) {
-            tenants[tenant]?.keys.append(APIKeyConfig(id: id, name: name, prefix: prefix, sha256: hash, labels: Self.labels(labels)))
+        ).decode((String, String, String, String, String, String, Date?, String).self) {
+            tenants[tenant]?.keys.append(
+                APIKeyConfig(
+                    id: id,
+                    name: name,
+                    prefix: prefix,
+                    sha256: hash,
+                    labels: Self.labels(labels),
+                    expiresAtUnixMs: expires.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+                    allowedRoutes: Set(Self.strings(allowed))
+                )
+            )
         }
         for try await (tenant, alias, revision, specText) in try await connection.query(
             """
@@ -112,6 +127,11 @@ extension ConfigStore {
 }
 
 extension ConfigStore {
+    /// A stored JSON list of strings.
+    static func strings(_ text: String) -> [String] {
+        ((try? JSONValue(parsing: text.utf8))?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+
     /// A stored `labels` object (always written validated), as a dictionary.
     static func labels(_ text: String) -> [String: String] {
         guard case .object(let fields) = (try? JSONValue(parsing: text.utf8)) ?? .null else { return [:] }

@@ -293,17 +293,28 @@ extension ConfigStore {
     public func listKeys(tenant: String) async throws -> [APIKeyRecord] {
         let rows = try await self.boundedQuery(
             """
-            SELECT id, tenant, name, prefix, labels::text, created_at, revoked_at FROM api_keys
-            WHERE tenant = \(tenant) ORDER BY created_at, id
+            SELECT id, tenant, name, prefix, labels::text, expires_at, allowed_routes::text, metadata::text, created_at, revoked_at
+            FROM api_keys WHERE tenant = \(tenant) ORDER BY created_at, id
             """,
             logger: self.logger
         )
         var result: [APIKeyRecord] = []
-        for try await (id, tenant, name, prefix, labels, created, revoked) in rows.decode(
-            (String, String, String, String, String, Date, Date?).self
+        for try await (id, tenant, name, prefix, labels, expires, allowed, metadata, created, revoked) in rows.decode(
+            (String, String, String, String, String, Date?, String, String, Date, Date?).self
         ) {
             result.append(
-                APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, labels: Self.labels(labels), createdAt: created, revokedAt: revoked)
+                APIKeyRecord(
+                    id: id,
+                    tenant: tenant,
+                    name: name,
+                    prefix: prefix,
+                    labels: Self.labels(labels),
+                    expiresAt: expires,
+                    allowedRoutes: Self.strings(allowed),
+                    metadata: Self.labels(metadata),
+                    createdAt: created,
+                    revokedAt: revoked
+                )
             )
         }
         return result
@@ -312,14 +323,16 @@ extension ConfigStore {
     public func createKey(
         tenant: String,
         id: String,
-        name: String,
         prefix: String,
         secretHash: String,
-        labels: [String: String],
+        settings: KeySettings,
         actor: String
     ) async throws -> (APIKeyRecord, Int) {
         let logger = self.logger
-        let labelsText = Self.labelsText(labels)
+        let labelsText = Self.labelsText(settings.labels)
+        let metadataText = Self.labelsText(settings.metadata)
+        let allowedText = String(decoding: JSONValue.array(settings.allowedRoutes.map(JSONValue.string)).serialized(), as: UTF8.self)
+        let expires = settings.expiresAt
         return try await self.write(
             .init(
                 actor: actor,
@@ -327,19 +340,35 @@ extension ConfigStore {
                 objectType: "api_key",
                 objectID: id,
                 tenant: tenant,
-                detail: ["name": .string(name), "prefix": .string(prefix), "labels": .object(labels.mapValues(JSONValue.string))]
+                detail: [
+                    "name": .string(settings.name), "prefix": .string(prefix), "labels": .object(settings.labels.mapValues(JSONValue.string)),
+                    "allowed_routes": .array(settings.allowedRoutes.map(JSONValue.string)),
+                    "expires_at": expires.map { .string($0.formatted(.iso8601)) } ?? .null,
+                ]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels)
-                VALUES (\(id), \(tenant), \(name), \(prefix), \(secretHash), \(labelsText)::jsonb)
+                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels, expires_at, allowed_routes, metadata)
+                VALUES (\(id), \(tenant), \(settings.name), \(prefix), \(secretHash), \(labelsText)::jsonb, \(expires),
+                        \(allowedText)::jsonb, \(metadataText)::jsonb)
                 RETURNING created_at
                 """,
                 logger: logger
             )
             for try await created in rows.decode(Date.self) {
-                return APIKeyRecord(id: id, tenant: tenant, name: name, prefix: prefix, labels: labels, createdAt: created, revokedAt: nil)
+                return APIKeyRecord(
+                    id: id,
+                    tenant: tenant,
+                    name: settings.name,
+                    prefix: prefix,
+                    labels: settings.labels,
+                    expiresAt: expires,
+                    allowedRoutes: settings.allowedRoutes,
+                    metadata: settings.metadata,
+                    createdAt: created,
+                    revokedAt: nil
+                )
             }
             throw StoreError.conflict("key was not created")
         }

@@ -8,12 +8,38 @@ public struct TenantRecord: Sendable, Hashable {
     public var createdAt: Date
 }
 
+/// What an admin chooses for a new virtual key.
+public struct KeySettings: Sendable, Hashable {
+    public var name: String
+    public var labels: [String: String]
+    public var expiresAt: Date?
+    public var allowedRoutes: [String]
+    public var metadata: [String: String]
+
+    public init(
+        name: String,
+        labels: [String: String] = [:],
+        expiresAt: Date? = nil,
+        allowedRoutes: [String] = [],
+        metadata: [String: String] = [:]
+    ) {
+        self.name = name
+        self.labels = labels
+        self.expiresAt = expiresAt
+        self.allowedRoutes = allowedRoutes
+        self.metadata = metadata
+    }
+}
+
 public struct APIKeyRecord: Sendable, Hashable {
     public var id: String
     public var tenant: String
     public var name: String
     public var prefix: String
     public var labels: [String: String]
+    public var expiresAt: Date?
+    public var allowedRoutes: [String]
+    public var metadata: [String: String]
     public var createdAt: Date
     public var revokedAt: Date?
 }

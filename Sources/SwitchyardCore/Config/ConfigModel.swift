@@ -85,13 +85,37 @@ public struct APIKeyConfig: Sendable, Hashable {
     public var sha256: String
     /// Labels route rules can test (`key.labels.<name>`).
     public var labels: [String: String]
+    /// When the key stops working, in Unix milliseconds; `nil` = never.
+    public var expiresAtUnixMs: Int64?
+    /// Route aliases the key may call; empty = every route of its tenant.
+    public var allowedRoutes: Set<String>
 
-    public init(id: String, name: String, prefix: String, sha256: String, labels: [String: String] = [:]) {
+    public init(
+        id: String,
+        name: String,
+        prefix: String,
+        sha256: String,
+        labels: [String: String] = [:],
+        expiresAtUnixMs: Int64? = nil,
+        allowedRoutes: Set<String> = []
+    ) {
         self.id = id
         self.name = name
         self.prefix = prefix
         self.sha256 = sha256
         self.labels = labels
+        self.expiresAtUnixMs = expiresAtUnixMs
+        self.allowedRoutes = allowedRoutes
+    }
+
+    /// Whether the key has expired at `nowUnixMs`.
+    public func isExpired(nowUnixMs: Int64) -> Bool {
+        self.expiresAtUnixMs.map { nowUnixMs >= $0 } ?? false
+    }
+
+    /// Whether the key may call the route `alias`.
+    public func mayUse(route alias: String) -> Bool {
+        self.allowedRoutes.isEmpty || self.allowedRoutes.contains(alias)
     }
 }
 

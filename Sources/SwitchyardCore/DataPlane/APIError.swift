@@ -33,6 +33,13 @@ public struct APIError: Error, Sendable, Hashable {
         message: "Incorrect API key provided. Keys look like sk-sy-XXXXXXXX-… and are issued by the Switchyard admin API."
     )
 
+    public static let expiredKey = APIError(
+        status: 401,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        message: "This API key has expired."
+    )
+
     public static let notReady = APIError(
         status: 503,
         type: "service_unavailable",

@@ -72,6 +72,8 @@ struct ChatProxy: Sendable {
             }
             let plan: AttemptPlan
             do {
+                // A route the key may not use answers like one that does not exist.
+                guard key.key.mayUse(route: alias) else { throw RoutingError.unknownModel(alias) }
                 let route = try snapshot.table.route(tenant: key.tenant, alias: alias)
                 plan = try snapshot.table.plan(tenant: key.tenant, route: route, facts: facts)
             } catch {
@@ -131,6 +133,8 @@ struct ChatProxy: Sendable {
         guard APIKeyFormat.prefix(of: key) != nil, let entry = table.keysByHash[Hashing.sha256Hex(Data(key.utf8))] else {
             throw .invalidKey
         }
+        // Expiry is the node's own clock: it holds to the second, without a config change.
+        if entry.key.isExpired(nowUnixMs: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))) { throw .expiredKey }
         return entry
     }
 

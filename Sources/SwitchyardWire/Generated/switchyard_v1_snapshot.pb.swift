@@ -212,6 +212,12 @@ public nonisolated struct Switchyard_V1_ApiKey: Sendable {
   /// Sorted by name.
   public var labels: [Switchyard_V1_Label] = []
 
+  /// When the key stops working (Unix milliseconds); 0 = never. Nodes check it on every request.
+  public var expiresAtUnixMs: Int64 = 0
+
+  /// Route aliases the key may call, sorted; empty = every route of its tenant.
+  public var allowedRoutes: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -624,7 +630,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApiKey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0\u{3}expires_at_unix_ms\0\u{3}allowed_routes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -637,6 +643,8 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeSingularStringField(value: &self.prefix) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.allowedRoutes) }()
       default: break
       }
     }
@@ -658,6 +666,12 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if !self.labels.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.labels, fieldNumber: 5)
     }
+    if self.expiresAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtUnixMs, fieldNumber: 6)
+    }
+    if !self.allowedRoutes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.allowedRoutes, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -667,6 +681,8 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.prefix != rhs.prefix {return false}
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.labels != rhs.labels {return false}
+    if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
+    if lhs.allowedRoutes != rhs.allowedRoutes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
