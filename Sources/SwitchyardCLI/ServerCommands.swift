@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import PostgresNIO
 import SwitchyardControl
 import SwitchyardCore
 import SwitchyardMockProvider
@@ -25,14 +26,36 @@ func makeLogger(_ label: String) -> Logger {
     return Logger(label: label)
 }
 
-/// `switchyard-control`: the control plane (admin API, node API, snapshot publisher).
+/// `switchyard-control`: the control plane (admin API, node API, snapshot publisher), and its
+/// maintenance commands.
 public struct ControlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "switchyard-control",
         abstract: "Run the Switchyard control plane.",
+        subcommands: [ServeControlCommand.self, RotateMasterKeyCommand.self],
+        defaultSubcommand: ServeControlCommand.self
+    )
+
+    public init() {}
+}
+
+/// The master keys from the environment: `SWITCHYARD_MASTER_KEY`, plus
+/// `SWITCHYARD_PREVIOUS_MASTER_KEYS` (comma-separated) while a rotation is under way.
+func masterKeyFromEnvironment() throws -> MasterKey {
+    let previous = (ProcessInfo.processInfo.environment["SWITCHYARD_PREVIOUS_MASTER_KEYS"] ?? "")
+        .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    return try MasterKey(base64: try requiredEnvironment("SWITCHYARD_MASTER_KEY", hint: "openssl rand -base64 32"), previous: previous)
+}
+
+/// `switchyard-control [serve]`: runs the control plane.
+struct ServeControlCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the control plane (the default).",
         discussion: """
             Environment: SWITCHYARD_ADMIN_TOKEN (admin API bearer token), SWITCHYARD_NODE_TOKEN (nodes' bearer \
             token), SWITCHYARD_MASTER_KEY (base64 of 32 bytes, encrypts provider credentials), \
+            SWITCHYARD_PREVIOUS_MASTER_KEYS (comma-separated, only during a key rotation), \
             SWITCHYARD_DATABASE_URL (unless --database-url is given).
             """
     )
@@ -42,9 +65,7 @@ public struct ControlCommand: AsyncParsableCommand {
     @Option(help: "postgres://user[:password]@host[:port]/database (default: $SWITCHYARD_DATABASE_URL).") var databaseURL: String?
     @Flag(help: "Apply database migrations and exit.") var migrateOnly = false
 
-    public init() {}
-
-    public func run() async throws {
+    func run() async throws {
         let logger = makeLogger("switchyard-control")
         let url = try self.databaseURL ?? requiredEnvironment("SWITCHYARD_DATABASE_URL", hint: "pass --database-url or set it")
         let postgres = try PostgresURL.configuration(url)
@@ -58,10 +79,48 @@ public struct ControlCommand: AsyncParsableCommand {
             postgres: postgres,
             adminToken: try requiredEnvironment("SWITCHYARD_ADMIN_TOKEN", hint: "the bearer token admins use"),
             nodeToken: try requiredEnvironment("SWITCHYARD_NODE_TOKEN", hint: "the bearer token nodes use"),
-            masterKey: try MasterKey(base64: try requiredEnvironment("SWITCHYARD_MASTER_KEY", hint: "openssl rand -base64 32"))
+            masterKey: try masterKeyFromEnvironment()
         )
         let app = buildControlApplication(configuration, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// `switchyard-control rotate-master-key`: re-encrypts every stored provider credential under
+/// `SWITCHYARD_MASTER_KEY`, opening them with it or any of `SWITCHYARD_PREVIOUS_MASTER_KEYS`.
+struct RotateMasterKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-master-key",
+        abstract: "Re-encrypt every provider credential under the current master key.",
+        discussion: """
+            1. Run every control plane with SWITCHYARD_MASTER_KEY=<new> and SWITCHYARD_PREVIOUS_MASTER_KEYS=<old>.
+            2. Run this command once with the same environment (one transaction: all or nothing).
+            3. Run the control planes with SWITCHYARD_MASTER_KEY=<new> alone.
+            Nodes are not affected: snapshots seal credentials under the node token, not the master key.
+            """
+    )
+
+    @Option(help: "postgres://… (default: $SWITCHYARD_DATABASE_URL).") var databaseURL: String?
+
+    func run() async throws {
+        let logger = makeLogger("switchyard-control")
+        let url = try self.databaseURL ?? requiredEnvironment("SWITCHYARD_DATABASE_URL", hint: "pass --database-url or set it")
+        let count = try await rotateMasterKey(postgres: try PostgresURL.configuration(url), masterKey: try masterKeyFromEnvironment(), logger: logger)
+        say("re-encrypted the credentials of \(count) provider(s) under the current master key")
+    }
+}
+
+/// Re-seals every provider credential under `masterKey`'s current key.
+func rotateMasterKey(postgres: PostgresClient.Configuration, masterKey: MasterKey, logger: Logger) async throws -> Int {
+    let client = PostgresClient(configuration: postgres, backgroundLogger: logger)
+    return try await withThrowingTaskGroup(of: Int?.self) { group in
+        group.addTask {
+            await client.run()
+            return nil
+        }
+        defer { group.cancelAll() }
+        let store = ConfigStore(client: client, logger: logger)
+        return try await store.resealCredentials(actor: "rotate-master-key") { try masterKey.reseal($0) }
     }
 }
 

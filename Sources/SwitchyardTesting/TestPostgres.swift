@@ -19,9 +19,12 @@ public enum TestPostgres {
 
     private static let server = Task<Server, any Error> { try await start() }
 
+    /// The in-process servers' logger: prints at `LOG_LEVEL` (default warning) and records every
+    /// level for ``LogCapture``.
     public static let logger: Logger = {
-        var logger = Logger(label: "switchyard-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        let printLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        var logger = Logger(label: "switchyard-tests") { label in CapturingLogHandler(label: label, printLevel: printLevel) }
+        logger.logLevel = .trace
         return logger
     }()
 

@@ -39,6 +39,35 @@ extension ConfigStore {
         return result
     }
 
+    /// Re-seals every stored provider credential with `reseal`, in one transaction (all or
+    /// nothing). Returns how many providers were re-sealed. The plaintexts do not change, so
+    /// snapshots keep their bytes.
+    public func resealCredentials(actor: String, _ reseal: @escaping @Sendable (Data) throws -> Data) async throws -> Int {
+        let logger = self.logger
+        return try await self.write(
+            .init(actor: actor, action: "rotate-master-key", objectType: "provider", objectID: "*", shared: true)
+        ) { connection, _ in
+            var rows: [(String, Data?, Data?)] = []
+            for try await row in try await connection.query(
+                "SELECT name, credentials_sealed, api_key_sealed FROM providers ORDER BY name FOR UPDATE",
+                logger: logger
+            ).decode((String, Data?, Data?).self) {
+                rows.append(row)
+            }
+            var count = 0
+            for (name, sealed, legacy) in rows where sealed != nil || legacy != nil {
+                let newSealed = try sealed.map(reseal)
+                let newLegacy = try legacy.map(reseal)
+                try await connection.query(
+                    "UPDATE providers SET credentials_sealed = \(newSealed), api_key_sealed = \(newLegacy) WHERE name = \(name)",
+                    logger: logger
+                )
+                count += 1
+            }
+            return count
+        }.0
+    }
+
     /// The provider's sealed credential list and its legacy single key (either may be nil).
     public func sealedCredentials(provider name: String) async throws -> (Data?, Data?) {
         let rows = try await self.boundedQuery(

@@ -11,12 +11,20 @@ public struct MasterKey: Sendable {
     }
 
     let key: SymmetricKey
+    /// Keys being rotated out: they still open what they sealed, never seal anything new.
+    let previous: [SymmetricKey]
 
-    public init(base64: String) throws {
+    /// `previous` lists earlier master keys (base64) during a rotation; see `rotate-master-key`.
+    public init(base64: String, previous: [String] = []) throws {
+        self.key = try Self.symmetricKey(base64)
+        self.previous = try previous.map(Self.symmetricKey)
+    }
+
+    static func symmetricKey(_ base64: String) throws -> SymmetricKey {
         guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
             throw InvalidKey()
         }
-        self.key = SymmetricKey(data: data)
+        return SymmetricKey(data: data)
     }
 
     /// A new random key, base64-encoded.
@@ -31,8 +39,23 @@ public struct MasterKey: Sendable {
         return combined
     }
 
+    /// Opens a box sealed under the current key or one of the previous ones.
     public func open(_ sealed: Data) throws -> String {
-        String(decoding: try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: self.key), as: UTF8.self)
+        let box = try AES.GCM.SealedBox(combined: sealed)
+        var lastError: (any Error)?
+        for key in [self.key] + self.previous {
+            do {
+                return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? CryptoKitError.authenticationFailure
+    }
+
+    /// Re-seals a box under the current key (whichever known key sealed it).
+    public func reseal(_ sealed: Data) throws -> Data {
+        try self.seal(try self.open(sealed))
     }
 }
 
