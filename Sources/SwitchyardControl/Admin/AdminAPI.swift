@@ -214,16 +214,47 @@ public struct AdminAPI: Sendable {
         }
 
         admin.get("nodes") { _, _ in Self.list(try await self.store.listNodes().map(Self.render)) }
-        admin.get("audit") { request, _ in
-            var limit = 50
-            if let text = request.uri.queryParameters.get("limit") {
-                guard let value = Int(text), (1...1000).contains(value) else {
-                    throw AdminError.invalid("limit", "must be an integer from 1 to 1000")
-                }
-                limit = value
-            }
-            return Self.list(try await self.store.audit(limit: limit).map(Self.render))
+        admin.get("audit") { request, _ in try await self.audit(request) }
+    }
+
+    /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.
+    func audit(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let known: Set<String> = ["limit", "tenant", "object_type", "object_id", "actor", "action", "since", "until", "before_id"]
+        for (key, _) in query where !known.contains(String(key)) {
+            throw AdminError.invalid(String(key), "unknown query parameter; use \(known.sorted().joined(separator: ", "))")
         }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = query.get(name) else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw AdminError.invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+        func time(_ name: String) throws -> Date? {
+            guard let text = query.get(name) else { return nil }
+            guard let date = try? Date(text, strategy: .iso8601) else {
+                throw AdminError.invalid(name, "must be an RFC 3339 time with a zone, e.g. 2026-11-22T10:00:00Z")
+            }
+            return date
+        }
+        let limit = try integer("limit", 1...1000) ?? 50
+        var filter = AuditFilter()
+        filter.tenant = query.get("tenant")
+        filter.objectType = query.get("object_type")
+        filter.objectID = query.get("object_id")
+        filter.actor = query.get("actor")
+        filter.action = query.get("action")
+        filter.since = try time("since")
+        filter.until = try time("until")
+        filter.beforeID = try integer("before_id", 1...Int.max)
+        for value in [filter.tenant, filter.objectType, filter.objectID, filter.actor, filter.action].compactMap({ $0 })
+        where value.utf8.contains(0) || value.utf8.count > 512 {
+            throw AdminError.invalid("query", "filter values are at most 512 bytes, without NUL")
+        }
+        let entries = try await self.store.audit(filter, limit: limit)
+        let next: JSONValue = entries.count == limit ? entries.last.map { .int(Int64($0.id)) } ?? .null : .null
+        return .json(["data": .array(entries.map(Self.render)), "next_before_id": next])
     }
 
     // MARK: Writes shared by POST and PUT

@@ -236,17 +236,33 @@ extension ConfigStore {
         return result
     }
 
-    public func audit(limit: Int) async throws -> [AuditRecord] {
-        let rows = try await self.boundedQuery(
+    /// Audit entries, newest first, matching every given filter; `beforeID` pages backwards.
+    public func audit(_ filter: AuditFilter, limit: Int) async throws -> [AuditRecord] {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        func add(_ column: String, _ op: String, _ value: (some PostgresNonThrowingEncodable & Sendable)?) {
+            guard let value else { return }
+            binds.append(value, context: .default)
+            conditions.append("\(column) \(op) $\(binds.count)")
+        }
+        add("tenant", "=", filter.tenant)
+        add("object_type", "=", filter.objectType)
+        add("object_id", "=", filter.objectID)
+        add("actor", "=", filter.actor)
+        add("action", "=", filter.action)
+        add("at", ">=", filter.since)
+        add("at", "<", filter.until)
+        add("id", "<", filter.beforeID)
+        binds.append(limit, context: .default)
+        let sql = """
+            SELECT id, at, actor, action, object_type, object_id, config_version, detail::text, tenant FROM audit_log
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY id DESC LIMIT $\(binds.count)
             """
-            SELECT id, at, actor, action, object_type, object_id, config_version, detail::text
-            FROM audit_log ORDER BY id DESC LIMIT \(limit)
-            """,
-            logger: self.logger
-        )
+        let rows = try await self.boundedQuery(PostgresQuery(unsafeSQL: sql, binds: binds), logger: self.logger)
         var result: [AuditRecord] = []
-        for try await (id, at, actor, action, type, object, version, detail) in rows.decode(
-            (Int, Date, String, String, String, String, Int, String).self
+        for try await (id, at, actor, action, type, object, version, detail, tenant) in rows.decode(
+            (Int, Date, String, String, String, String, Int, String, String?).self
         ) {
             result.append(
                 AuditRecord(
@@ -257,7 +273,8 @@ extension ConfigStore {
                     objectType: type,
                     objectID: object,
                     configVersion: version,
-                    detail: detail
+                    detail: detail,
+                    tenant: tenant
                 )
             )
         }

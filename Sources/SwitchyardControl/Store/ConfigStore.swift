@@ -87,10 +87,12 @@ public struct ConfigStore: Sendable {
                         )
                     }
                     let detail = String(decoding: try JSONEncoder().encode(JSONValue.object(change.detail)), as: UTF8.self)
+                    let tenant = change.tenant ?? (change.objectType == "tenant" ? change.objectID : nil)
                     try await connection.query(
                         """
-                        INSERT INTO audit_log (actor, action, object_type, object_id, config_version, detail)
-                        VALUES (\(change.actor), \(action ?? change.action), \(change.objectType), \(change.objectID), \(version), \(detail)::jsonb)
+                        INSERT INTO audit_log (actor, action, object_type, object_id, config_version, detail, tenant)
+                        VALUES (\(change.actor), \(action ?? change.action), \(change.objectType), \(change.objectID), \(version),
+                                \(detail)::jsonb, \(tenant))
                         """,
                         logger: logger
                     )

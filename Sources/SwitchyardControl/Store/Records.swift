@@ -95,6 +95,7 @@ public struct AuditRecord: Sendable, Hashable {
     public var objectID: String
     public var configVersion: Int
     public var detail: String
+    public var tenant: String?
 }
 
 /// A store operation that failed for a reason the caller caused.
@@ -112,4 +113,19 @@ public struct StoreError: Error, Sendable, Hashable {
     public static func notFound(_ message: String) -> StoreError { .init(code: .notFound, message: message) }
     public static func conflict(_ message: String) -> StoreError { .init(code: .conflict, message: message) }
     public static func unavailable(_ message: String) -> StoreError { .init(code: .unavailable, message: message) }
+}
+
+/// Which audit entries to list; `nil` fields do not filter.
+public struct AuditFilter: Sendable, Hashable {
+    public var tenant: String?
+    public var objectType: String?
+    public var objectID: String?
+    public var actor: String?
+    public var action: String?
+    public var since: Date?
+    public var until: Date?
+    /// Only entries older than this id (the `next_before_id` of the previous page).
+    public var beforeID: Int?
+
+    public init() {}
 }
