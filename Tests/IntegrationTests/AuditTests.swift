@@ -33,12 +33,32 @@ struct AuditTests {
             #expect(other["data"]?.arrayValue?.compactMap { $0["object_id"]?.stringValue } == ["other/elsewhere", "other"])
             #expect(other["next_before_id"] == .null)
 
-            let (_, created) = try await fixture.admin.send(.GET, "/admin/v1/audit?action=create&object_type=provider")
-            #expect(created["data"]?.arrayValue?.isEmpty == false)
-            #expect(created["data"]?.arrayValue?.allSatisfy { $0["action"] == "create" } == true)
+            let (_, providers) = try await fixture.admin.send(.GET, "/admin/v1/audit?action=create&object_type=provider")
+            #expect(providers["data"]?.arrayValue?.isEmpty == false)
+            #expect(providers["data"]?.arrayValue?.allSatisfy { $0["action"] == "create" } == true)
             let future = Date().addingTimeInterval(3600).formatted(.iso8601)
             let (_, none) = try await fixture.admin.send(.GET, "/admin/v1/audit?since=\(future)")
             #expect(none["data"]?.arrayValue?.isEmpty == true)
+
+            // Before and after, for an update and a delete.
+            try await fixture.route("r0", "good-b")
+            let (_, update) = try await fixture.admin.send(.GET, "/admin/v1/audit?object_id=acme/r0&limit=1")
+            let entry = try #require(update["data"]?[0])
+            #expect(entry["action"] == "update")
+            #expect(entry["detail"]?["before"]?["revision"] == 1)
+            #expect(entry["detail"]?["before"]?["spec"]?["default"]?["model"] == "good")
+            #expect(entry["detail"]?["after"]?["spec"]?["default"]?["model"] == "good-b")
+            try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/models/spare",
+                ["provider": "mock", "upstream_model": "spare", "input_price_per_mtok": 1, "output_price_per_mtok": 2]
+            )
+            try await fixture.admin.send(.DELETE, "/admin/v1/models/spare")
+            let (_, deleted) = try await fixture.admin.send(.GET, "/admin/v1/audit?object_id=spare&action=delete")
+            #expect(deleted["data"]?[0]?["detail"]?["before"]?["upstream_model"] == "spare")
+            #expect(deleted["data"]?[0]?["detail"]?["after"] == .null)
+            let (_, created) = try await fixture.admin.send(.GET, "/admin/v1/audit?object_id=spare&action=create")
+            #expect(created["data"]?[0]?["detail"]?["before"] == .null)
 
             for (query, field) in [("limit=0", "limit"), ("since=yesterday", "since"), ("before_id=x", "before_id"), ("tenat=acme", "tenat")] {
                 let (status, error) = try await fixture.admin.send(.GET, "/admin/v1/audit?\(query)", allow: [422])

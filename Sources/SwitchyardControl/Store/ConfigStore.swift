@@ -76,6 +76,7 @@ public struct ConfigStore: Sendable {
                     )
                     var version = 0
                     for try await value in rows.decode(Int.self) { version = value }
+                    let before = try await Self.currentState(objectType: change.objectType, objectID: change.objectID, connection)
                     let (result, action) = try await body(connection, version)
                     if change.shared {
                         try await connection.query("UPDATE config_state SET shared_version = \(version)", logger: logger)
@@ -86,7 +87,8 @@ public struct ConfigStore: Sendable {
                             logger: logger
                         )
                     }
-                    let detail = String(decoding: try JSONEncoder().encode(JSONValue.object(change.detail)), as: UTF8.self)
+                    let after: JSONValue = change.detail.isEmpty ? .null : .object(change.detail)
+                    let detail = String(decoding: JSONValue.object(["before": before, "after": after]).serialized(sortedKeys: true), as: UTF8.self)
                     let tenant = change.tenant ?? (change.objectType == "tenant" ? change.objectID : nil)
                     try await connection.query(
                         """
@@ -120,6 +122,46 @@ public struct ConfigStore: Sendable {
         case "23503": return StoreError.conflict("the object is referenced by, or references, another object")
         default: return error
         }
+    }
+
+    /// The audited state of an object before a write (never a secret: providers show their
+    /// credentials' names and weights), or null when it does not exist yet.
+    static func currentState(objectType: String, objectID: String, _ connection: PostgresConnection) async throws -> JSONValue {
+        let query: PostgresQuery
+        switch objectType {
+        case "tenant":
+            query = "SELECT jsonb_build_object('display_name', display_name, 'labels', labels)::text FROM tenants WHERE name = \(objectID)"
+        case "api_key":
+            query = """
+                SELECT jsonb_build_object('name', name, 'labels', labels, 'expires_at', expires_at, 'allowed_routes', allowed_routes,
+                    'metadata', metadata, 'revoked_at', revoked_at)::text FROM api_keys WHERE id = \(objectID)
+                """
+        case "provider":
+            query = """
+                SELECT jsonb_build_object('kind', kind, 'base_url', base_url, 'credentials', credential_names)::text
+                FROM providers WHERE name = \(objectID)
+                """
+        case "model":
+            query = """
+                SELECT jsonb_build_object('provider', provider, 'upstream_model', upstream_model,
+                    'input_price_per_mtok', input_price_per_mtok, 'output_price_per_mtok', output_price_per_mtok)::text
+                FROM models WHERE name = \(objectID)
+                """
+        case "route":
+            let parts = objectID.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return .null }
+            query = """
+                SELECT jsonb_build_object('revision', v.revision, 'spec', v.spec, 'comment', v.comment)::text
+                FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
+                WHERE r.tenant = \(parts[0]) AND r.alias = \(parts[1])
+                """
+        default:
+            return .null
+        }
+        for try await text in try await connection.query(query, logger: connection.logger).decode(String.self) {
+            return (try? JSONValue(parsing: text.utf8)) ?? .null
+        }
+        return .null
     }
 
     /// How long a database call may wait. While the database is down the connection pool would
