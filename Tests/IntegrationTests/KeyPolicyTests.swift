@@ -76,4 +76,60 @@ import Testing
             #expect(after["data"]?.arrayValue?.count == before["data"]?.arrayValue?.count, "nothing half-written")
         }
     }
+
+    /// Rotating a provider's keys under traffic: add the new key, drop the old one (which the
+    /// provider then refuses); no client request fails on the way.
+    @Test func providerKeysRotateWithoutAFailedRequest() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            let base = JSONValue.string(fixture.mock.url + "/v1")
+            try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/providers/rotating",
+                ["kind": "openai_compatible", "base_url": base, "credentials": [["name": "old", "key": "sk-old"]]]
+            )
+            try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/models/rotating-model",
+                ["provider": "rotating", "upstream_model": "rotating-model", "input_price_per_mtok": 1, "output_price_per_mtok": 1]
+            )
+            try await fixture.route("chat", "rotating-model")
+            let node = try await fixture.node()
+            #expect(await fixture.waitForRoute(node, key: key, alias: "chat", timeout: .seconds(5)))
+            let steps: [JSONValue] = [
+                // 1. Both keys. 2. The provider revoked the old key (the mock refuses it). 3. Only the new key.
+                [["name": "old", "key": "sk-old"], ["name": "new", "key": "sk-new"]],
+                [["name": "old", "key": "sk-mock-revoked-old"], ["name": "new", "key": "sk-new"]],
+                [["name": "new", "key": "sk-new"]],
+            ]
+            try await withThrowingTaskGroup(of: [Int].self) { group in
+                group.addTask {
+                    var statuses: [Int] = []
+                    // Paced to span all three steps and their propagation to the node.
+                    for _ in 0..<60 {
+                        statuses.append(try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat")).status)
+                        try await Task.sleep(for: .milliseconds(15))
+                    }
+                    return statuses
+                }
+                group.addTask {
+                    for credentials in steps {
+                        try await Task.sleep(for: .milliseconds(150))
+                        try await fixture.admin.send(
+                            .PUT,
+                            "/admin/v1/providers/rotating",
+                            ["kind": "openai_compatible", "base_url": base, "credentials": credentials]
+                        )
+                    }
+                    return []
+                }
+                for try await statuses in group where !statuses.isEmpty {
+                    #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses.filter { $0 != 200 })")
+                }
+            }
+            let (_, provider) = try await fixture.admin.send(.GET, "/admin/v1/providers/rotating")
+            #expect(provider["credentials"] == [["name": "new", "weight": 1]])
+            await node.stop()
+        }
+    }
 }
