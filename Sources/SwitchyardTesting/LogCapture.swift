@@ -1,5 +1,5 @@
 import Foundation
-public import Logging
+import Logging
 import Synchronization
 
 /// Records every log line of the in-process servers (at every level) while a test asks for it,
