@@ -30,6 +30,8 @@ public enum LogCapture {
         return Self.state.withLock { state in Array(state.lines[min(start, state.lines.count)...]) }
     }
 
+    static var isActive: Bool { Self.state.withLock { $0.active > 0 } }
+
     static func record(_ line: @autoclosure () -> String) {
         Self.state.withLock { state in
             if state.active > 0 { state.lines.append(line()) }
@@ -56,9 +58,11 @@ struct CapturingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        let prints = event.level >= self.printLevel
+        guard prints || LogCapture.isActive else { return }
         let merged = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
         LogCapture.record("\(event.level) \(event.message) \(merged) [\(event.source)]")
-        if event.level >= self.printLevel {
+        if prints {
             var forwarded = event
             forwarded.metadata = merged
             self.stream.log(event: forwarded)

@@ -26,6 +26,16 @@ import Testing
             #expect(created["metadata"]?["owner"] == "team-search")
             #expect(created["expires_at"]?.stringValue != nil)
             let limited = try #require(created["secret"]?.stringValue)
+            // simulate explains the refusal the node would give this key on another route.
+            let keyID = try #require(created["id"]?.stringValue)
+            let (refusal, explained) = try await fixture.admin.send(
+                .POST,
+                "/admin/v1/tenants/acme/routes/other/simulate",
+                ["key_id": .string(keyID), "body": ["messages": [["role": "user", "content": "x"]]]],
+                allow: [422]
+            )
+            #expect(refusal == 422)
+            #expect(explained["error"]?["message"]?.stringValue?.contains("allowed_routes") == true)
 
             let node = try await fixture.node()
             #expect(await fixture.waitForRoute(node, key: key, alias: "other"))

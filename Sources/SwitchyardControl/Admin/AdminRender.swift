@@ -81,7 +81,7 @@ extension AdminAPI {
             "id": .int(Int64(entry.id)), "at": timestamp(entry.at), "actor": .string(entry.actor), "action": .string(entry.action),
             "object_type": .string(entry.objectType), "object_id": .string(entry.objectID),
             "config_version": .int(Int64(entry.configVersion)), "tenant": optional(entry.tenant, JSONValue.string),
-            "detail": (try? JSONDecoder().decode(JSONValue.self, from: Data(entry.detail.utf8))) ?? .null,
+            "detail": (try? JSONValue(parsing: entry.detail.utf8)) ?? .null,
         ]
     }
 }

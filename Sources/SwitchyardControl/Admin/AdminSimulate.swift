@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import SwitchyardCore
 
@@ -33,6 +34,17 @@ extension AdminAPI {
         if let keyID = try reader.string("key_id") {
             guard let record = try await self.store.listKeys(tenant: route.tenant).first(where: { $0.id == keyID }) else {
                 throw AdminError.invalid("key_id", "key '\(keyID)' does not exist in tenant '\(route.tenant)'")
+            }
+            // What the node would answer before routing at all.
+            guard record.revokedAt == nil else { throw AdminError.invalid("key_id", "key '\(keyID)' is revoked; nodes answer 401") }
+            if let expiry = record.expiresAt, expiry <= Date() {
+                throw AdminError.invalid("key_id", "key '\(keyID)' expired; nodes answer 401")
+            }
+            guard record.allowedRoutes.isEmpty || record.allowedRoutes.contains(route.alias) else {
+                throw AdminError.invalid(
+                    "key_id",
+                    "key '\(keyID)' may not use route '\(route.alias)' (allowed_routes); nodes answer 404 model_not_found"
+                )
             }
             key = APIKeyConfig(
                 id: record.id,

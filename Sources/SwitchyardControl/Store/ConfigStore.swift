@@ -188,7 +188,12 @@ public struct ConfigStore: Sendable {
                     once.resume(with: .failure(StoreError.unavailable("the config database did not answer within \(Self.databaseTimeout)")))
                     work.cancel()
                 }
-                once.onFinish { timer.cancel() }
+                // Whoever answered first, the other racer stops: a caller told "cancelled" or
+                // "unavailable" must not see its write commit later.
+                once.onFinish {
+                    timer.cancel()
+                    work.cancel()
+                }
             }
         } onCancel: {
             once.resume(with: .failure(CancellationError()))

@@ -64,7 +64,7 @@ public struct ModelRecord: Sendable, Hashable {
     public var updatedAt: Date
 }
 
-/// What a route revision says, as stored in `route_revisions.spec`.
+/// One stored route revision: its spec and who wrote it.
 public struct RouteRecord: Sendable, Hashable {
     public var tenant: String
     public var alias: String

@@ -10,7 +10,7 @@ public enum ProviderKind: String, Sendable, Hashable, Codable, CaseIterable {
 }
 
 /// One API key of a provider. A provider may hold several, picked by weight; one that the
-/// provider refuses (401/403) or rate-limits (429) cools down for a while.
+/// provider refuses (401, `insufficient_quota`) or rate-limits (429) cools down for a while.
 public struct ProviderCredential: Sendable, Hashable {
     public var name: String
     public var key: String

@@ -237,7 +237,7 @@ extension RequestFacts {
             metadata: metadata,
             stickyKey: sticky ?? user ?? keyID,
             header: header,
-            promptTokens: { chat.estimatedPromptTokens }
+            promptTokens: PromptTokenMemo(chat).value
         )
     }
 
@@ -245,5 +245,20 @@ extension RequestFacts {
     public static func stickySource(chat: ChatRequest, header: (String) -> String?) -> String {
         if let sticky = header(Self.stickyHeader), !sticky.isEmpty { return "header" }
         return chat.user != nil ? "user" : "key"
+    }
+}
+
+/// Computes a request's prompt-token estimate at most once, however many conditions read it.
+final class PromptTokenMemo {
+    let chat: ChatRequest
+    var cached: Int?
+
+    init(_ chat: ChatRequest) { self.chat = chat }
+
+    func value() -> Int {
+        if let cached { return cached }
+        let value = self.chat.estimatedPromptTokens
+        self.cached = value
+        return value
     }
 }

@@ -148,8 +148,8 @@ public enum RoutingError: Error, Sendable, Hashable {
 ///
 /// Fallback is for transport failures, not for quality: connection errors, timeouts, 5xx and 429
 /// move on to the next target, and so does a provider refusing the router itself (bad
-/// credentials or base URL: 401, 403, 404, 407); any other 4xx is the caller's problem and is
-/// returned as is.
+/// credentials or base URL: 401, 403, 404, 407, a redirect); any other 4xx is the caller's
+/// problem and is returned as is.
 public enum AttemptFailure: Error, Sendable, Hashable {
     case connect(String)
     case timeout(String)

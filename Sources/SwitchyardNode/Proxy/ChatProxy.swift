@@ -30,7 +30,7 @@ struct ChatProxy: Sendable {
     let maxRequestBodyBytes: Int
     let maxResponseBodyBytes: Int
 
-    func handle(_ request: Request, context: some RequestContext, endpoint: Endpoint = .chatCompletions) async -> Response {
+    func handle(_ request: Request, context: some RequestContext, endpoint: Endpoint) async -> Response {
         let started = ContinuousClock.now
         var decision = DecisionHeaders(traceID: DecisionHeaders.makeTraceID())
         var logger = context.logger
@@ -76,6 +76,14 @@ struct ChatProxy: Sendable {
                 guard key.key.mayUse(route: alias) else { throw RoutingError.unknownModel(alias) }
                 let route = try snapshot.table.route(tenant: key.tenant, alias: alias)
                 plan = try snapshot.table.plan(tenant: key.tenant, route: route, facts: facts)
+            } catch RoutingError.noUsableTarget {
+                // A config fault (a validated snapshot never has it), not the client's.
+                throw APIError(
+                    status: 503,
+                    type: "upstream_error",
+                    code: "upstream_unavailable",
+                    message: "The route '\(alias)' has no usable target on this node."
+                )
             } catch {
                 throw APIError.unknownModel(alias)
             }
@@ -102,6 +110,7 @@ struct ChatProxy: Sendable {
         } catch is CancellationError {
             // The server is shutting down under this request; nobody is left to read a long answer.
             logger.debug("request cancelled")
+            self.metrics.request(route: routeLabel, status: 503, duration: started.duration(to: .now))
             return self.errorResponse(
                 APIError(status: 503, type: "server_error", code: "shutting_down", message: "The node is shutting down; retry."),
                 format: format,
@@ -109,6 +118,7 @@ struct ChatProxy: Sendable {
             )
         } catch {
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+            self.metrics.request(route: routeLabel, status: 500, duration: started.duration(to: .now))
             return self.errorResponse(
                 APIError(status: 500, type: "server_error", code: "internal_error", message: "Internal error (trace \(decision.traceID))."),
                 format: format,

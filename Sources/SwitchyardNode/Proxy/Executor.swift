@@ -13,7 +13,7 @@ import SwitchyardProviders
 /// Per target: skip it while its circuit is open; pick a credential that is not cooling down;
 /// call it; on a retryable failure retry the same target with exponential backoff and jitter
 /// (at least `Retry-After`), as long as the target's retry budget allows; on a refusal of the
-/// credential (401/403) or a rate limit (429) switch to another credential first. When the
+/// credential (401, `insufficient_quota`) or a rate limit (429) switch to another credential first. When the
 /// target is done for, move on to the next one in the plan. Once bytes of an answer reached the
 /// client nothing is retried.
 struct Executor {

@@ -12,7 +12,7 @@ final class Resilience: Sendable {
         var breakerOpenFor: Duration = .seconds(30)
         /// The retry budget's window.
         var budgetWindow: Duration = .seconds(10)
-        /// Cool-down of a credential the provider refused (401/403).
+        /// Cool-down of a credential the provider refused (401, or 429 `insufficient_quota`).
         var refusedCooldown: Duration = .seconds(60)
         /// Cool-down of a rate-limited credential when the provider gave no `Retry-After`.
         var rateLimitCooldown: Duration = .seconds(5)
@@ -42,7 +42,7 @@ final class Resilience: Sendable {
 
     private struct Cooling {
         var until: ContinuousClock.Instant
-        /// The provider refused the credential (401/403), rather than rate-limiting it.
+        /// The provider refused the credential (401 or `insufficient_quota`), rather than rate-limiting it.
         var refused: Bool
     }
 
@@ -113,13 +113,6 @@ final class Resilience: Sendable {
     func releaseProbe(_ key: String) {
         self.state.withLock { state in
             state.breakers[key]?.probeStarted = nil
-        }
-    }
-
-    func isOpen(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
-        self.state.withLock { state in
-            guard let openUntil = state.breakers[key]?.openUntil else { return false }
-            return now < openUntil
         }
     }
 
