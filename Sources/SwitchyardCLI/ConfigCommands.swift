@@ -130,10 +130,12 @@ struct ApplyCommand: AsyncParsableCommand {
             if value != liveValue, !(Self.number(value).map { $0 == Self.number(liveValue) } ?? false) { return false }
         }
         // Fields the file leaves out take their defaults on PUT, which may differ from what is live.
-        let defaults: [String: JSONValue] = ["display_name": "", "labels": [:]]
-        for (key, value) in defaults where object.body[key] == nil && live[key] != nil && live[key] != value { return false }
+        for (key, value) in Self.tenantDefaults where object.body[key] == nil && live[key] != nil && live[key] != value { return false }
         return true
     }
+
+    /// What a tenant PUT sets for the fields it leaves out.
+    static let tenantDefaults: [String: JSONValue] = ["display_name": "", "labels": [:]]
 
     static func number(_ value: JSONValue) -> Double? {
         switch value {
@@ -332,6 +334,10 @@ struct DiffCommand: AsyncParsableCommand {
                     } else {
                         // Keys are never read back: credentials compare by name and weight only.
                         var body = object.body.filter { $0.key != "api_key" }
+                        // What `apply` would write: a tenant's omitted fields are reset to their defaults.
+                        if object.kind == .tenant {
+                            for (key, value) in ApplyCommand.tenantDefaults where body[key] == nil { body[key] = value }
+                        }
                         if case .array(let list) = body["credentials"] ?? .null {
                             body["credentials"] = .array(list.map { ["name": $0["name"] ?? .null, "weight": $0["weight"] ?? 1] })
                         }

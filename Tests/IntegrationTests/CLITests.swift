@@ -106,6 +106,19 @@ import Testing
         }
     }
 
+    /// `diff -f` agrees with what `apply` would do: a tenant file without labels would clear them.
+    @Test func diffShowsThatApplyWouldResetOmittedTenantFields() async throws {
+        try await Fixture.with { fixture in
+            try await fixture.admin.send(.POST, "/admin/v1/tenants", ["name": "shop", "labels": ["tier": "gold"]])
+            let path = try self.write("object: tenant\nname: shop\n")
+            let diff = try DiffCommand.parse(["-f", path] + self.connection(fixture))
+            await #expect(throws: ExitCode(1)) { try await diff.run() }
+            let same = try self.write("object: tenant\nname: shop\nlabels: {tier: gold}\n", name: "same.yaml")
+            let unchanged = try DiffCommand.parse(["-f", same] + self.connection(fixture))
+            try await unchanged.run()
+        }
+    }
+
     @Test func badObjectsAreRefusedWithTheirFieldAndTheRestApplies() async throws {
         try await Fixture.with { fixture in
             let path = try self.write(
