@@ -223,7 +223,7 @@ extension RequestFacts {
         let metadata = chat.metadata
         let user = chat.user
         let keyID = key?.id ?? ""
-        let sticky = header(Self.stickyHeader).flatMap { $0.isEmpty ? nil : $0 }
+        let sticky = Self.stickyHeader(header)
         self.init(
             tag: header(Self.tagHeader) ?? metadata["tag"],
             user: user,
@@ -235,15 +235,20 @@ extension RequestFacts {
             tenantLabels: tenantLabels,
             keyLabels: key?.labels ?? [:],
             metadata: metadata,
-            stickyKey: sticky ?? user ?? keyID,
+            stickyKey: sticky,
             header: header,
             promptTokens: PromptTokenMemo(chat).value
         )
     }
 
+    /// The `x-switchyard-sticky` header, when present and not empty.
+    public static func stickyHeader(_ header: (String) -> String?) -> String? {
+        header(Self.stickyHeader).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// Where the sticky key came from: `header`, `user` or `key`.
     public static func stickySource(chat: ChatRequest, header: (String) -> String?) -> String {
-        if let sticky = header(Self.stickyHeader), !sticky.isEmpty { return "header" }
+        if Self.stickyHeader(header) != nil { return "header" }
         return chat.user != nil ? "user" : "key"
     }
 }

@@ -65,7 +65,7 @@ struct ChatProxy: Sendable {
                     keyName: key.key.name,
                     tenantLabels: tenantLabels,
                     keyLabels: key.key.labels,
-                    stickyKey: lookup(RequestFacts.stickyHeader).flatMap { $0.isEmpty ? nil : $0 },
+                    stickyKey: RequestFacts.stickyHeader(lookup),
                     header: lookup,
                     promptTokens: { (EmbeddingsInput.byteCount(body) + 3) / 4 }
                 )
@@ -106,12 +106,12 @@ struct ChatProxy: Sendable {
             return response
         } catch let error as APIError {
             self.metrics.request(route: routeLabel, status: error.status, duration: started.duration(to: .now))
-            return self.errorResponse(error, format: format, decision: decision)
+            return Self.errorResponse(error, format: format, decision: decision)
         } catch is CancellationError {
             // The server is shutting down under this request; nobody is left to read a long answer.
             logger.debug("request cancelled")
             self.metrics.request(route: routeLabel, status: 503, duration: started.duration(to: .now))
-            return self.errorResponse(
+            return Self.errorResponse(
                 APIError(status: 503, type: "server_error", code: "shutting_down", message: "The node is shutting down; retry."),
                 format: format,
                 decision: decision
@@ -119,7 +119,7 @@ struct ChatProxy: Sendable {
         } catch {
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             self.metrics.request(route: routeLabel, status: 500, duration: started.duration(to: .now))
-            return self.errorResponse(
+            return Self.errorResponse(
                 APIError(status: 500, type: "server_error", code: "internal_error", message: "Internal error (trace \(decision.traceID))."),
                 format: format,
                 decision: decision
@@ -194,7 +194,8 @@ struct ChatProxy: Sendable {
         return body
     }
 
-    func errorResponse(_ error: APIError, format: ClientFormat, decision: DecisionHeaders) -> Response {
+    /// An error answer in the client's format, with the decision headers.
+    static func errorResponse(_ error: APIError, format: ClientFormat = .openai, decision: DecisionHeaders) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         decision.apply(to: &headers)
@@ -202,17 +203,6 @@ struct ChatProxy: Sendable {
             status: .init(code: error.status),
             headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: format.errorBody(error).serialized()))
-        )
-    }
-
-    static func errorResponse(_ error: APIError, decision: DecisionHeaders) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        decision.apply(to: &headers)
-        return Response(
-            status: .init(code: error.status),
-            headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: error.json.serialized()))
         )
     }
 }

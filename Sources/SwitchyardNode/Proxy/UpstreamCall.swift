@@ -189,7 +189,7 @@ extension Executor {
             return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
         }
         let detail = json.flatMap(ProviderAdapter.errorMessage).map { ": \($0)" } ?? ""
-        return self.proxy.errorResponse(
+        return ChatProxy.errorResponse(
             APIError(
                 status: status,
                 type: "invalid_request_error",
