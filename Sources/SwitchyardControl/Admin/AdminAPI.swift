@@ -14,7 +14,6 @@ public struct AdminAPI: Sendable {
     let adminToken: String
     /// The nodes' hard limits, enforced on write as well.
     let limits: SnapshotLimits
-    static let actor = "admin"
     static let maxBodyBytes = 1 << 20
 
     public init(store: ConfigStore, masterKey: MasterKey, adminToken: String, limits: SnapshotLimits = .init()) {
@@ -44,6 +43,10 @@ public struct AdminAPI: Sendable {
         ("POST", "/admin/v1/tenants/{tenant}/routes/{alias}/simulate"),
         ("GET", "/admin/v1/nodes"),
         ("GET", "/admin/v1/audit"),
+        ("GET", "/admin/v1/whoami"),
+        ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
+        ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
+        ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
     ]
 
     /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
@@ -57,26 +60,27 @@ public struct AdminAPI: Sendable {
     }
 
     public func register(on router: Router<some RequestContext>) {
-        let admin = router.group("admin/v1").add(
-            middleware: BearerAuthMiddleware(
-                token: self.adminToken,
-                missing: { AdminError(.unauthorized, code: "unauthenticated", message: "Send the admin token as 'Authorization: Bearer <token>'.") },
-                wrong: { AdminError(.forbidden, code: "forbidden", message: "The admin token is not valid.") }
-            )
-        )
+        let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(bootstrapToken: self.adminToken, store: self.store))
+        admin.get("whoami") { _, _ in Self.render(self.principal) }
         admin.get("config") { _, _ in Response.json(["version": .int(Int64(try await self.store.currentVersion()))]) }
 
-        admin.get("tenants") { _, _ in Self.list(try await self.store.listTenants().map(Self.render)) }
+        admin.get("tenants") { _, _ in
+            let own = self.principal.scope.tenant
+            return Self.list(try await self.store.listTenants().filter { own == nil || $0.name == own }.map(Self.render))
+        }
         admin.post("tenants") { request, context in
+            try self.authorizePlatform(.write)
             let input = try AdminInputs.Tenant(try await Self.body(request, context))
             let (tenant, version) = try await self.mapped {
-                try await self.store.createTenant(name: input.name, displayName: input.displayName, labels: input.labels, actor: Self.actor)
+                try await self.store.createTenant(name: input.name, displayName: input.displayName, labels: input.labels, actor: self.actor)
             }
             return Response.json(Self.render(tenant), status: .created, headers: Self.versionHeader(version))
         }
-        admin.get("tenants/:tenant") { _, context in Self.render(try await self.requireTenant(context)) }
+        admin.get("tenants/:tenant") { _, context in Self.render(try await self.requireTenant(context, .read)) }
         admin.put("tenants/:tenant") { request, context in
             let name = try Self.param(context, "tenant")
+            try self.authorizeTenant(name, .read)
+            try self.authorizePlatform(.write)
             var body = try await Self.body(request, context)
             if case .object(var fields) = body, fields["name"] == nil {
                 fields["name"] = .string(name)
@@ -85,22 +89,24 @@ public struct AdminAPI: Sendable {
             let input = try AdminInputs.Tenant(body)
             guard input.name == name else { throw AdminError.invalid("name", "must match the name in the path ('\(name)')") }
             let (tenant, version) = try await self.mapped {
-                try await self.store.updateTenant(name: name, displayName: input.displayName, labels: input.labels, actor: Self.actor)
+                try await self.store.updateTenant(name: name, displayName: input.displayName, labels: input.labels, actor: self.actor)
             }
             return Response.json(Self.render(tenant), headers: try await self.versionHeader(version))
         }
         admin.delete("tenants/:tenant") { _, context in
             let name = try Self.param(context, "tenant")
-            let version = try await self.mapped { try await self.store.deleteTenant(name: name, actor: Self.actor) }
+            try self.authorizeTenant(name, .read)
+            try self.authorizePlatform(.write)
+            let version = try await self.mapped { try await self.store.deleteTenant(name: name, actor: self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
 
         admin.get("tenants/:tenant/keys") { _, context in
-            let tenant = try await self.requireTenant(context)
+            let tenant = try await self.requireTenant(context, .read)
             return Self.list(try await self.store.listKeys(tenant: tenant.name).map(Self.render))
         }
         admin.post("tenants/:tenant/keys") { request, context in
-            let tenant = try await self.requireTenant(context)
+            let tenant = try await self.requireTenant(context, .write)
             let input = try AdminInputs.Key(try await Self.body(request, context, emptyIsObject: true))
             try await self.checkLimit(.apiKeys, tenant: tenant.name, limit: self.limits.maxKeysPerTenant, what: "active keys")
             let (secret, prefix) = APIKeyFormat.generate()
@@ -113,7 +119,7 @@ public struct AdminAPI: Sendable {
                     prefix: prefix,
                     secretHash: hash,
                     settings: input.settings,
-                    actor: Self.actor
+                    actor: self.actor
                 )
             }
             var body = Self.render(key)
@@ -121,22 +127,28 @@ public struct AdminAPI: Sendable {
             return Response.json(body, status: .created, headers: Self.versionHeader(version))
         }
         admin.delete("tenants/:tenant/keys/:key_id") { _, context in
-            let tenant = try await self.requireTenant(context)
+            let tenant = try await self.requireTenant(context, .write)
             let id = try Self.param(context, "key_id")
-            let (key, version) = try await self.mapped { try await self.store.revokeKey(tenant: tenant.name, id: id, actor: Self.actor) }
+            let (key, version) = try await self.mapped { try await self.store.revokeKey(tenant: tenant.name, id: id, actor: self.actor) }
             return Response.json(Self.render(key), headers: try await self.versionHeader(version))
         }
 
-        admin.get("providers") { _, _ in Self.list(try await self.store.listProviders().map(Self.render)) }
+        admin.get("providers") { _, _ in
+            try self.authorizePlatform(.read)
+            return Self.list(try await self.store.listProviders().map(Self.render))
+        }
         admin.post("providers") { request, context in
-            try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: nil), mustCreate: true)
+            try self.authorizePlatform(.write)
+            return try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: nil), mustCreate: true)
         }
         admin.get("providers/:provider") { _, context in
+            try self.authorizePlatform(.read)
             let name = try Self.param(context, "provider")
             guard let provider = try await self.store.provider(name) else { throw AdminError.notFound("provider '\(name)' does not exist") }
             return Self.render(provider)
         }
         admin.put("providers/:provider") { request, context in
+            try self.authorizePlatform(.write)
             let name = try Self.param(context, "provider")
             return try await self.putProvider(
                 Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: name),
@@ -144,14 +156,17 @@ public struct AdminAPI: Sendable {
             )
         }
         admin.delete("providers/:provider") { _, context in
+            try self.authorizePlatform(.write)
             let name = try Self.param(context, "provider")
-            let version = try await self.mapped { try await self.store.deleteProvider(name: name, actor: Self.actor) }
+            let version = try await self.mapped { try await self.store.deleteProvider(name: name, actor: self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
 
+        // The model catalog is readable by every token: tenants' routes name its models.
         admin.get("models") { _, _ in Self.list(try await self.store.listModels().map(Self.render)) }
         admin.post("models") { request, context in
-            try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: nil), mustCreate: true)
+            try self.authorizePlatform(.write)
+            return try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: nil), mustCreate: true)
         }
         admin.get("models/:model") { _, context in
             let name = try Self.param(context, "model")
@@ -159,30 +174,34 @@ public struct AdminAPI: Sendable {
             return Self.render(model)
         }
         admin.put("models/:model") { request, context in
+            try self.authorizePlatform(.write)
             let name = try Self.param(context, "model")
             return try await self.putModel(try AdminInputs.Model(try await Self.body(request, context), pathName: name), mustCreate: false)
         }
         admin.delete("models/:model") { _, context in
+            try self.authorizePlatform(.write)
             let name = try Self.param(context, "model")
-            let version = try await self.mapped { try await self.store.deleteModel(name: name, actor: Self.actor) }
+            let version = try await self.mapped { try await self.store.deleteModel(name: name, actor: self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
 
         admin.get("tenants/:tenant/routes") { _, context in
-            let tenant = try await self.requireTenant(context)
+            let tenant = try await self.requireTenant(context, .read)
             return Self.list(try await self.store.listRoutes(tenant: tenant.name).map(Self.render))
         }
         admin.post("tenants/:tenant/routes") { request, context in
             let tenant = try Self.param(context, "tenant")
+            try self.authorizeTenant(tenant, .write)
             return try await self.putRoute(
                 tenant: tenant,
                 try AdminInputs.Route(try await Self.body(request, context), pathAlias: nil),
                 mustCreate: true
             )
         }
-        admin.get("tenants/:tenant/routes/:alias") { _, context in Self.render(try await self.requireRoute(context)) }
+        admin.get("tenants/:tenant/routes/:alias") { _, context in Self.render(try await self.requireRoute(context, .read)) }
         admin.put("tenants/:tenant/routes/:alias") { request, context in
             let tenant = try Self.param(context, "tenant")
+            try self.authorizeTenant(tenant, .write)
             let alias = try Self.param(context, "alias")
             return try await self.putRoute(
                 tenant: tenant,
@@ -192,16 +211,17 @@ public struct AdminAPI: Sendable {
         }
         admin.delete("tenants/:tenant/routes/:alias") { _, context in
             let tenant = try Self.param(context, "tenant")
+            try self.authorizeTenant(tenant, .write)
             let alias = try Self.param(context, "alias")
-            let version = try await self.mapped { try await self.store.deleteRoute(tenant: tenant, alias: alias, actor: Self.actor) }
+            let version = try await self.mapped { try await self.store.deleteRoute(tenant: tenant, alias: alias, actor: self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
         admin.get("tenants/:tenant/routes/:alias/revisions") { _, context in
-            let route = try await self.requireRoute(context)
+            let route = try await self.requireRoute(context, .read)
             return Self.list(try await self.store.routeRevisions(tenant: route.tenant, alias: route.alias).map(Self.render))
         }
         admin.get("tenants/:tenant/routes/:alias/revisions/:revision") { _, context in
-            let route = try await self.requireRoute(context)
+            let route = try await self.requireRoute(context, .read)
             let text = try Self.param(context, "revision")
             guard let revision = Int(text), revision > 0 else { throw AdminError.invalid("revision", "must be a positive integer") }
             guard let found = try await self.store.routeRevisions(tenant: route.tenant, alias: route.alias).first(where: { $0.revision == revision })
@@ -209,12 +229,16 @@ public struct AdminAPI: Sendable {
             return Self.render(found)
         }
         admin.post("tenants/:tenant/routes/:alias/simulate") { request, context in
-            let route = try await self.requireRoute(context)
+            let route = try await self.requireRoute(context, .read)
             return try await self.simulate(route, input: try await Self.body(request, context))
         }
 
-        admin.get("nodes") { _, _ in Self.list(try await self.store.listNodes().map(Self.render)) }
+        admin.get("nodes") { _, _ in
+            try self.authorizePlatform(.read)
+            return Self.list(try await self.store.listNodes().map(Self.render))
+        }
         admin.get("audit") { request, _ in try await self.audit(request) }
+        self.registerTokens(on: admin)
     }
 
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.
@@ -248,6 +272,12 @@ public struct AdminAPI: Sendable {
         filter.since = try time("since")
         filter.until = try time("until")
         filter.beforeID = try integer("before_id", 1...Int.max)
+        // A tenant's token sees its own tenant's entries only; asking for another tenant finds
+        // nothing, exactly like asking for a tenant that does not exist.
+        if case .tenant(let own) = self.principal.scope {
+            if let asked = filter.tenant, asked != own { return .json(["data": [], "next_before_id": .null]) }
+            filter.tenant = own
+        }
         for value in [filter.tenant, filter.objectType, filter.objectID, filter.actor, filter.action].compactMap({ $0 })
         where value.utf8.contains(0) || value.utf8.count > 512 {
             throw AdminError.invalid("query", "filter values are at most 512 bytes, without NUL")
@@ -276,7 +306,7 @@ public struct AdminAPI: Sendable {
                 baseURL: input.baseURL,
                 credentials: credentials,
                 mustCreate: mustCreate,
-                actor: Self.actor
+                actor: self.actor
             )
         }
         guard let record = try await self.store.provider(input.name) else { throw AdminError.notFound("provider '\(input.name)' does not exist") }
@@ -313,7 +343,7 @@ public struct AdminAPI: Sendable {
                 inputPrice: input.inputPrice,
                 outputPrice: input.outputPrice,
                 mustCreate: mustCreate,
-                actor: Self.actor
+                actor: self.actor
             )
         }
         guard let record = try await self.store.model(input.name) else { throw AdminError.notFound("model '\(input.name)' does not exist") }
@@ -331,7 +361,7 @@ public struct AdminAPI: Sendable {
                 spec: input.spec,
                 comment: input.comment,
                 mustCreate: mustCreate,
-                actor: Self.actor
+                actor: self.actor
             )
             return Response.json(Self.render(route), status: created ? .created : .ok, headers: try await self.versionHeader(version))
         } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("model") {
@@ -366,14 +396,16 @@ public struct AdminAPI: Sendable {
         }
     }
 
-    func requireTenant(_ context: some RequestContext) async throws -> TenantRecord {
+    /// The tenant named in the path, once the caller may do `need` in it.
+    func requireTenant(_ context: some RequestContext, _ need: AdminNeed) async throws -> TenantRecord {
         let name = try Self.param(context, "tenant")
-        guard let tenant = try await self.store.tenant(name) else { throw AdminError.notFound("tenant '\(name)' does not exist") }
+        try self.authorizeTenant(name, need)
+        guard let tenant = try await self.store.tenant(name) else { throw Self.tenantNotFound(name) }
         return tenant
     }
 
-    func requireRoute(_ context: some RequestContext) async throws -> RouteRecord {
-        let tenant = try await self.requireTenant(context)
+    func requireRoute(_ context: some RequestContext, _ need: AdminNeed) async throws -> RouteRecord {
+        let tenant = try await self.requireTenant(context, need)
         let alias = try Self.param(context, "alias")
         guard let route = try await self.store.route(tenant: tenant.name, alias: alias) else {
             throw AdminError.notFound("route '\(alias)' does not exist in tenant '\(tenant.name)'")
