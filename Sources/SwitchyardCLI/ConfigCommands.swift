@@ -130,12 +130,17 @@ struct ApplyCommand: AsyncParsableCommand {
             if value != liveValue, !(Self.number(value).map { $0 == Self.number(liveValue) } ?? false) { return false }
         }
         // Fields the file leaves out take their defaults on PUT, which may differ from what is live.
-        for (key, value) in Self.tenantDefaults where object.body[key] == nil && live[key] != nil && live[key] != value { return false }
+        for (key, value) in Self.defaults[object.kind] ?? [:] where object.body[key] == nil && live[key] != nil && live[key] != value {
+            return false
+        }
         return true
     }
 
-    /// What a tenant PUT sets for the fields it leaves out.
-    static let tenantDefaults: [String: JSONValue] = ["display_name": "", "labels": [:]]
+    /// What a PUT sets for the fields it leaves out.
+    static let defaults: [ConfigObject.Kind: [String: JSONValue]] = [
+        .tenant: ["display_name": "", "labels": [:], "policy": ["require": [:]]],
+        .model: ["tags": [:], "capabilities": []],
+    ]
 
     static func number(_ value: JSONValue) -> Double? {
         switch value {
@@ -334,10 +339,8 @@ struct DiffCommand: AsyncParsableCommand {
                     } else {
                         // Keys are never read back: credentials compare by name and weight only.
                         var body = object.body.filter { $0.key != "api_key" }
-                        // What `apply` would write: a tenant's omitted fields are reset to their defaults.
-                        if object.kind == .tenant {
-                            for (key, value) in ApplyCommand.tenantDefaults where body[key] == nil { body[key] = value }
-                        }
+                        // What `apply` would write: omitted fields are reset to their defaults.
+                        for (key, value) in ApplyCommand.defaults[object.kind] ?? [:] where body[key] == nil { body[key] = value }
                         if case .array(let list) = body["credentials"] ?? .null {
                             body["credentials"] = .array(list.map { ["name": $0["name"] ?? .null, "weight": $0["weight"] ?? 1] })
                         }

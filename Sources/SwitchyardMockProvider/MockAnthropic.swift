@@ -57,6 +57,13 @@ enum MockAnthropic {
             lastIsToolResult: Self.hasToolResult(last),
             tool: Self.chosenTool(body)
         )
+        completion.apply(
+            behaviour.reply,
+            body: body,
+            lastText: lastText,
+            firstUserText: messages.first { $0["role"] == "user" }.map { Self.text(of: $0["content"]) } ?? "",
+            repairing: messages.contains { $0["role"] == "assistant" }
+        )
         if completion.toolCall == nil, lastText == "__echo_auth__" {
             completion.tokens = [apiKey]
         }

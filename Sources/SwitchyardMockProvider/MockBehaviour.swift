@@ -33,7 +33,19 @@ public struct MockBehaviour: Sendable, Hashable {
         case streamError = "stream-error"
     }
 
+    /// How the answer's text is chosen, instead of `mock reply to: <last text>`.
+    public enum Reply: String, Sendable, Hashable {
+        /// `reply-echo`: the last message's text, verbatim.
+        case echo
+        /// `reply-request`: the whole request body as JSON (sorted keys), to check what a router sent.
+        case request
+        /// `reply-json-on-repair`: a sentence that is not JSON, unless the conversation already
+        /// holds an answer (a repair retry): then the first user message's text.
+        case jsonOnRepair = "json-on-repair"
+    }
+
     public var fault: Fault?
+    public var reply: Reply?
     public var tokenLatencyMs: Int
     /// The `retry-after` value (seconds) asked for, if any. A `429` sends `1` when none was asked
     /// for; `503` and `529` send the header only when asked.
@@ -43,7 +55,11 @@ public struct MockBehaviour: Sendable, Hashable {
         var fault = faultHeader.flatMap(Fault.init(rawValue:))
         var latency = latencyHeader.flatMap(Int.init) ?? defaultLatencyMs
         var retryAfter = retryAfterHeader.flatMap(Int.init)
+        var reply: Reply?
         for directive in model.split(separator: ":") {
+            if directive.hasPrefix("reply-"), reply == nil {
+                reply = Reply(rawValue: String(directive.dropFirst("reply-".count)))
+            }
             if directive.hasPrefix("fault-"), fault == nil {
                 fault = Fault(rawValue: String(directive.dropFirst("fault-".count)))
             } else if directive.hasPrefix("latency-"), latencyHeader == nil, let ms = Int(directive.dropFirst("latency-".count)) {
@@ -55,6 +71,7 @@ public struct MockBehaviour: Sendable, Hashable {
             }
         }
         self.fault = fault
+        self.reply = reply
         self.tokenLatencyMs = max(0, min(latency, 60_000))
         self.retryAfterSeconds = retryAfter.map { max(0, min($0, 86_400)) }
     }
@@ -110,6 +127,17 @@ public struct MockCompletion: Sendable, Hashable {
         let reply = (lastIsToolResult ? "mock summary of tool result: " : "mock reply to: ") + lastText
         let words = Self.words(in: reply)
         self.tokens = words.enumerated().map { $0.offset == 0 ? String($0.element) : " " + $0.element }
+    }
+
+    /// Replaces the text as `reply` asks (a tool call stays as it is). `repairing`: the
+    /// conversation already holds an assistant turn.
+    mutating func apply(_ reply: MockBehaviour.Reply?, body: JSONValue, lastText: String, firstUserText: String, repairing: Bool) {
+        guard let reply, self.toolCall == nil else { return }
+        switch reply {
+        case .echo: self.tokens = [lastText]
+        case .request: self.tokens = [String(decoding: body.serialized(sortedKeys: true), as: UTF8.self)]
+        case .jsonOnRepair: self.tokens = [repairing ? firstUserText : "Sure! Here is the answer you asked for."]
+        }
     }
 
     /// The tool call's arguments as a JSON object (an empty object if they do not parse).

@@ -86,6 +86,13 @@ enum MockGemini {
             lastIsToolResult: Self.hasFunctionResponse(last),
             tool: Self.chosenTool(body)
         )
+        completion.apply(
+            behaviour.reply,
+            body: body,
+            lastText: lastText,
+            firstUserText: contents.first { ($0["role"]?.stringValue ?? "user") == "user" }.map(Self.text(of:)) ?? "",
+            repairing: contents.contains { $0["role"] == "model" }
+        )
         if completion.toolCall == nil, lastText == "__echo_auth__" {
             completion.tokens = [apiKey]
         }

@@ -96,6 +96,14 @@ public enum MockProvider {
         }
 
         var completion = MockCompletion(request: body)
+        let messages = body["messages"]?.arrayValue ?? []
+        completion.apply(
+            behaviour.reply,
+            body: body,
+            lastText: MockCompletion.text(of: messages.last ?? .null),
+            firstUserText: messages.first { $0["role"] == "user" }.map(MockCompletion.text(of:)) ?? "",
+            repairing: messages.contains { $0["role"] == "assistant" }
+        )
         if MockCompletion.text(of: body["messages"]?.arrayValue?.last ?? .null) == "__echo_auth__" {
             completion.tokens = [authorization ?? "<none>"]
         }

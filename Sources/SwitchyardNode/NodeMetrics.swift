@@ -52,6 +52,20 @@ public struct NodeMetrics: Sendable {
         ).increment()
     }
 
+    /// An answer that failed the prompt's response schema (`kind`: `invalid_output` when first
+    /// seen, `repair_failed` when the repair retry did not fix it either).
+    func qualityFailure(route: String, model: String, prompt: String, kind: String) {
+        self.registry.makeCounter(
+            descriptor: .init(
+                namespace: "switchyard",
+                metricName: "quality_failures",
+                unitName: "total",
+                helpText: "Answers that failed the prompt's response schema"
+            ),
+            labels: [("route", route), ("model", model), ("prompt", prompt), ("kind", kind)]
+        ).increment()
+    }
+
     func tokens(route: String, model: String, usage: Usage) {
         let descriptor = MetricNameDescriptor(
             namespace: "switchyard",

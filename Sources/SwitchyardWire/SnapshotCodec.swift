@@ -36,6 +36,8 @@ public enum SnapshotCodec {
             message.upstreamModel = model.upstreamModel
             message.inputPricePerMtok = model.inputPricePerMTok
             message.outputPricePerMtok = model.outputPricePerMTok
+            message.tags = Self.labels(model.tags)
+            message.capabilities = model.capabilities.sorted()
             return message
         }
         return try shard.serializedData()
@@ -45,6 +47,23 @@ public enum SnapshotCodec {
         var shard = Switchyard_V1_TenantShard()
         shard.name = tenant.name
         shard.labels = Self.labels(tenant.labels)
+        shard.policy = Self.policy(tenant.policy)
+        shard.prompts = tenant.prompts.sorted { ($0.name, $0.version) < ($1.name, $1.version) }.map { prompt in
+            .with {
+                $0.name = prompt.name
+                $0.version = UInt32(clamping: prompt.version)
+                $0.specJson = Data(prompt.spec.json.serialized(sortedKeys: true))
+            }
+        }
+        shard.promptLabels = tenant.promptLabels.sorted { $0.key < $1.key }.flatMap { prompt, labels in
+            labels.sorted { $0.key < $1.key }.map { label, version in
+                Switchyard_V1_PromptLabel.with {
+                    $0.prompt = prompt
+                    $0.label = label
+                    $0.version = UInt32(clamping: version)
+                }
+            }
+        }
         shard.keys = tenant.keys.sorted { $0.id < $1.id }.map { key in
             var message = Switchyard_V1_ApiKey()
             message.id = key.id
@@ -54,6 +73,7 @@ public enum SnapshotCodec {
             message.labels = Self.labels(key.labels)
             message.expiresAtUnixMs = key.expiresAtUnixMs ?? 0
             message.allowedRoutes = key.allowedRoutes.sorted()
+            message.policy = Self.policy(key.policy)
             return message
         }
         shard.routes = tenant.routes.sorted { $0.alias < $1.alias }.map { route in
@@ -64,6 +84,19 @@ public enum SnapshotCodec {
             return message
         }
         return try shard.serializedData()
+    }
+
+    static func policy(_ policy: ServingPolicy) -> [Switchyard_V1_PolicyRequirement] {
+        policy.require.sorted { $0.key < $1.key }.map { entry in
+            .with {
+                $0.tag = entry.key
+                $0.values = entry.value.sorted()
+            }
+        }
+    }
+
+    static func policy(_ requirements: [Switchyard_V1_PolicyRequirement]) -> ServingPolicy {
+        ServingPolicy(require: Dictionary(requirements.map { ($0.tag, Set($0.values)) }, uniquingKeysWith: { first, _ in first }))
     }
 
     static func labels(_ labels: [String: String]) -> [Switchyard_V1_Label] {
@@ -117,7 +150,9 @@ public enum SnapshotCodec {
                 provider: $0.provider,
                 upstreamModel: $0.upstreamModel,
                 inputPricePerMTok: $0.inputPricePerMtok,
-                outputPricePerMTok: $0.outputPricePerMtok
+                outputPricePerMTok: $0.outputPricePerMtok,
+                tags: Self.labels($0.tags),
+                capabilities: Set($0.capabilities)
             )
         }
         var tenants: [TenantConfig] = []
@@ -142,6 +177,17 @@ public enum SnapshotCodec {
                     throw .init("route '\(shard.name)/\(route.alias)' has a spec this node cannot run: \(error)")
                 }
             }
+            var prompts: [PromptVersionConfig] = []
+            for prompt in shard.prompts {
+                do {
+                    let spec = try PromptSpec(json: try JSONValue(parsing: prompt.specJson))
+                    prompts.append(PromptVersionConfig(name: prompt.name, version: Int(prompt.version), spec: spec))
+                } catch {
+                    throw .init("prompt '\(shard.name)/\(prompt.name)@\(prompt.version)' has a spec this node cannot run: \(error)")
+                }
+            }
+            var promptLabels: [String: [String: Int]] = [:]
+            for label in shard.promptLabels { promptLabels[label.prompt, default: [:]][label.label] = Int(label.version) }
             tenants.append(
                 TenantConfig(
                     name: shard.name,
@@ -155,10 +201,14 @@ public enum SnapshotCodec {
                             sha256: $0.sha256,
                             labels: Self.labels($0.labels),
                             expiresAtUnixMs: $0.expiresAtUnixMs == 0 ? nil : $0.expiresAtUnixMs,
-                            allowedRoutes: Set($0.allowedRoutes)
+                            allowedRoutes: Set($0.allowedRoutes),
+                            policy: Self.policy($0.policy)
                         )
                     },
-                    routes: routes
+                    routes: routes,
+                    policy: Self.policy(shard.policy),
+                    prompts: prompts,
+                    promptLabels: promptLabels
                 )
             )
         }

@@ -24,30 +24,31 @@ public struct AdminAPI: Sendable {
     }
 
     /// Every route this API serves, as (method, path template). The OpenAPI test compares it with `docs/openapi.yaml`.
-    public static let endpoints: [(method: String, path: String)] = [
-        ("GET", "/admin/v1/config"),
-        ("GET", "/admin/v1/tenants"), ("POST", "/admin/v1/tenants"),
-        ("GET", "/admin/v1/tenants/{tenant}"), ("PUT", "/admin/v1/tenants/{tenant}"), ("DELETE", "/admin/v1/tenants/{tenant}"),
-        ("GET", "/admin/v1/tenants/{tenant}/keys"), ("POST", "/admin/v1/tenants/{tenant}/keys"),
-        ("DELETE", "/admin/v1/tenants/{tenant}/keys/{key_id}"),
-        ("GET", "/admin/v1/providers"), ("POST", "/admin/v1/providers"),
-        ("GET", "/admin/v1/providers/{provider}"), ("PUT", "/admin/v1/providers/{provider}"),
-        ("DELETE", "/admin/v1/providers/{provider}"),
-        ("GET", "/admin/v1/models"), ("POST", "/admin/v1/models"),
-        ("GET", "/admin/v1/models/{model}"), ("PUT", "/admin/v1/models/{model}"), ("DELETE", "/admin/v1/models/{model}"),
-        ("GET", "/admin/v1/tenants/{tenant}/routes"), ("POST", "/admin/v1/tenants/{tenant}/routes"),
-        ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}"), ("PUT", "/admin/v1/tenants/{tenant}/routes/{alias}"),
-        ("DELETE", "/admin/v1/tenants/{tenant}/routes/{alias}"),
-        ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions"),
-        ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions/{revision}"),
-        ("POST", "/admin/v1/tenants/{tenant}/routes/{alias}/simulate"),
-        ("GET", "/admin/v1/nodes"),
-        ("GET", "/admin/v1/audit"),
-        ("GET", "/admin/v1/whoami"),
-        ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
-        ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
-        ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
-    ]
+    public static let endpoints: [(method: String, path: String)] =
+        [
+            ("GET", "/admin/v1/config"),
+            ("GET", "/admin/v1/tenants"), ("POST", "/admin/v1/tenants"),
+            ("GET", "/admin/v1/tenants/{tenant}"), ("PUT", "/admin/v1/tenants/{tenant}"), ("DELETE", "/admin/v1/tenants/{tenant}"),
+            ("GET", "/admin/v1/tenants/{tenant}/keys"), ("POST", "/admin/v1/tenants/{tenant}/keys"),
+            ("DELETE", "/admin/v1/tenants/{tenant}/keys/{key_id}"),
+            ("GET", "/admin/v1/providers"), ("POST", "/admin/v1/providers"),
+            ("GET", "/admin/v1/providers/{provider}"), ("PUT", "/admin/v1/providers/{provider}"),
+            ("DELETE", "/admin/v1/providers/{provider}"),
+            ("GET", "/admin/v1/models"), ("POST", "/admin/v1/models"),
+            ("GET", "/admin/v1/models/{model}"), ("PUT", "/admin/v1/models/{model}"), ("DELETE", "/admin/v1/models/{model}"),
+            ("GET", "/admin/v1/tenants/{tenant}/routes"), ("POST", "/admin/v1/tenants/{tenant}/routes"),
+            ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}"), ("PUT", "/admin/v1/tenants/{tenant}/routes/{alias}"),
+            ("DELETE", "/admin/v1/tenants/{tenant}/routes/{alias}"),
+            ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions"),
+            ("GET", "/admin/v1/tenants/{tenant}/routes/{alias}/revisions/{revision}"),
+            ("POST", "/admin/v1/tenants/{tenant}/routes/{alias}/simulate"),
+            ("GET", "/admin/v1/nodes"),
+            ("GET", "/admin/v1/audit"),
+            ("GET", "/admin/v1/whoami"),
+            ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
+            ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
+            ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
+        ] + Self.promptEndpoints
 
     /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
     static func methods(servingPath path: String) -> [String] {
@@ -72,7 +73,13 @@ public struct AdminAPI: Sendable {
             try self.authorizePlatform(.write)
             let input = try AdminInputs.Tenant(try await Self.body(request, context))
             let (tenant, version) = try await self.mapped {
-                try await self.store.createTenant(name: input.name, displayName: input.displayName, labels: input.labels, actor: self.actor)
+                try await self.store.createTenant(
+                    name: input.name,
+                    displayName: input.displayName,
+                    labels: input.labels,
+                    policy: input.policy,
+                    actor: self.actor
+                )
             }
             return Response.json(Self.render(tenant), status: .created, headers: Self.versionHeader(version))
         }
@@ -89,7 +96,13 @@ public struct AdminAPI: Sendable {
             let input = try AdminInputs.Tenant(body)
             guard input.name == name else { throw AdminError.invalid("name", "must match the name in the path ('\(name)')") }
             let (tenant, version) = try await self.mapped {
-                try await self.store.updateTenant(name: name, displayName: input.displayName, labels: input.labels, actor: self.actor)
+                try await self.store.updateTenant(
+                    name: name,
+                    displayName: input.displayName,
+                    labels: input.labels,
+                    policy: input.policy,
+                    actor: self.actor
+                )
             }
             return Response.json(Self.render(tenant), headers: try await self.versionHeader(version))
         }
@@ -139,7 +152,10 @@ public struct AdminAPI: Sendable {
         }
         admin.post("providers") { request, context in
             try self.authorizePlatform(.write)
-            return try await self.putProvider(Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: nil), mustCreate: true)
+            return try await self.putProvider(
+                Provider: try AdminInputs.Provider(try await Self.body(request, context), pathName: nil),
+                mustCreate: true
+            )
         }
         admin.get("providers/:provider") { _, context in
             try self.authorizePlatform(.read)
@@ -239,6 +255,7 @@ public struct AdminAPI: Sendable {
         }
         admin.get("audit") { request, _ in try await self.audit(request) }
         self.registerTokens(on: admin)
+        self.registerPrompts(on: admin)
     }
 
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.
@@ -331,7 +348,7 @@ public struct AdminAPI: Sendable {
     func putModel(_ input: AdminInputs.Model, mustCreate: Bool) async throws -> Response {
         if !mustCreate, let existing = try await self.store.model(input.name), existing.provider == input.provider,
             existing.upstreamModel == input.upstreamModel, existing.inputPricePerMTok == input.inputPrice,
-            existing.outputPricePerMTok == input.outputPrice
+            existing.outputPricePerMTok == input.outputPrice, existing.tags == input.tags, existing.capabilities == input.capabilities
         {
             return Response.json(Self.render(existing), headers: try await self.versionHeader(nil))
         }
@@ -342,6 +359,8 @@ public struct AdminAPI: Sendable {
                 upstreamModel: input.upstreamModel,
                 inputPrice: input.inputPrice,
                 outputPrice: input.outputPrice,
+                tags: input.tags,
+                capabilities: input.capabilities,
                 mustCreate: mustCreate,
                 actor: self.actor
             )
@@ -364,6 +383,9 @@ public struct AdminAPI: Sendable {
                 actor: self.actor
             )
             return Response.json(Self.render(route), status: created ? .created : .ok, headers: try await self.versionHeader(version))
+        } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("prompt") {
+            let named = error.message.split(separator: "'").dropFirst().first.flatMap { PromptRef(String($0)) }
+            throw AdminError.invalid(named.flatMap(input.spec.path(ofPrompt:)) ?? "default.prompt", error.message)
         } catch let error as StoreError where error.code == .notFound && error.message.hasPrefix("model") {
             // An unknown model is a bad field in the body, not a missing URL.
             let missing = error.message.split(separator: "'").dropFirst().first.map(String.init) ?? ""

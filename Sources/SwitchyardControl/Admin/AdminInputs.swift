@@ -29,9 +29,11 @@ enum AdminInputs {
         var name: String
         var displayName: String
         var labels: [String: String]
+        var policy: ServingPolicy
 
         init(_ json: JSONValue) throws(FieldError) {
-            let reader = try FieldReader(json, allowed: ["name", "display_name", "labels"])
+            let reader = try FieldReader(json, allowed: ["name", "display_name", "labels", "policy"])
+            self.policy = try reader.value("policy").map { value throws(FieldError) in try ServingPolicy(json: value) } ?? ServingPolicy()
             self.name = try AdminInputs.name(reader, key: "name", pathValue: nil, tenant: true)
             self.displayName = try reader.string("display_name") ?? ""
             guard self.displayName.count <= 200 else { throw .invalid("display_name", "must be at most 200 characters") }
@@ -44,10 +46,11 @@ enum AdminInputs {
         var settings: KeySettings
 
         init(_ json: JSONValue, now: Date = Date()) throws(FieldError) {
-            let reader = try FieldReader(json, allowed: ["name", "labels", "expires_at", "allowed_routes", "metadata"])
+            let reader = try FieldReader(json, allowed: ["name", "labels", "expires_at", "allowed_routes", "metadata", "policy"])
             let name = try reader.string("name") ?? ""
             guard name.count <= 200 else { throw .invalid("name", "must be at most 200 characters") }
             var settings = KeySettings(name: name, labels: try reader.labels("labels") ?? [:])
+            settings.policy = try reader.value("policy").map { value throws(FieldError) in try ServingPolicy(json: value) } ?? ServingPolicy()
             if let text = try reader.string("expires_at") {
                 guard let date = try? Date(text, strategy: .iso8601) else {
                     throw .invalid("expires_at", "must be an RFC 3339 time with a zone, e.g. 2027-01-31T00:00:00Z")
@@ -146,12 +149,24 @@ enum AdminInputs {
         var upstreamModel: String
         var inputPrice: Double
         var outputPrice: Double
+        var tags: [String: String]
+        var capabilities: [String]
 
         init(_ json: JSONValue, pathName: String?) throws(FieldError) {
             let reader = try FieldReader(
                 json,
-                allowed: ["name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok"]
+                allowed: ["name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok", "tags", "capabilities"]
             )
+            self.tags = try reader.labels("tags") ?? [:]
+            var capabilities = Set<String>()
+            for (index, value) in (try reader.array("capabilities") ?? []).enumerated() {
+                guard let name = value.stringValue, Names.isValidLabelKey(name) else {
+                    throw .invalid("capabilities[\(index)]", "must be a capability name (letters, digits or '._-'), e.g. tools, vision")
+                }
+                capabilities.insert(name)
+            }
+            guard capabilities.count <= 32 else { throw .invalid("capabilities", "at most 32 capabilities") }
+            self.capabilities = capabilities.sorted()
             self.name = try AdminInputs.name(reader, key: "name", pathValue: pathName)
             self.provider = try reader.requiredString("provider")
             try AdminInputs.checkName(self.provider, field: "provider")

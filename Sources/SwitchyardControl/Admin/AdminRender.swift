@@ -21,6 +21,7 @@ extension AdminAPI {
     static func render(_ tenant: TenantRecord) -> JSONValue {
         [
             "name": .string(tenant.name), "display_name": .string(tenant.displayName), "labels": labels(tenant.labels),
+            "policy": tenant.policy.json,
             "created_at": timestamp(tenant.createdAt),
         ]
     }
@@ -29,7 +30,7 @@ extension AdminAPI {
         [
             "id": .string(key.id), "name": .string(key.name), "prefix": .string(key.prefix), "labels": labels(key.labels),
             "expires_at": optional(key.expiresAt, timestamp), "allowed_routes": .array(key.allowedRoutes.map(JSONValue.string)),
-            "metadata": labels(key.metadata), "created_at": timestamp(key.createdAt),
+            "metadata": labels(key.metadata), "policy": key.policy.json, "created_at": timestamp(key.createdAt),
             "revoked_at": optional(key.revokedAt, timestamp),
         ]
     }
@@ -48,6 +49,7 @@ extension AdminAPI {
         [
             "name": .string(model.name), "provider": .string(model.provider), "upstream_model": .string(model.upstreamModel),
             "input_price_per_mtok": .double(model.inputPricePerMTok), "output_price_per_mtok": .double(model.outputPricePerMTok),
+            "tags": labels(model.tags), "capabilities": .array(model.capabilities.map(JSONValue.string)),
             "created_at": timestamp(model.createdAt), "updated_at": timestamp(model.updatedAt),
         ]
     }

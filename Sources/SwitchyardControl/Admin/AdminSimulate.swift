@@ -52,7 +52,8 @@ extension AdminAPI {
                 prefix: record.prefix,
                 sha256: "",
                 labels: record.labels,
-                allowedRoutes: Set(record.allowedRoutes)
+                allowedRoutes: Set(record.allowedRoutes),
+                policy: record.policy
             )
         }
         let region = try reader.string("region")
@@ -68,21 +69,51 @@ extension AdminAPI {
                 provider: $0.provider,
                 upstreamModel: $0.upstreamModel,
                 inputPricePerMTok: $0.inputPricePerMTok,
-                outputPricePerMTok: $0.outputPricePerMTok
+                outputPricePerMTok: $0.outputPricePerMTok,
+                tags: $0.tags,
+                capabilities: Set($0.capabilities)
             )
         }
         let config = RouteConfig(alias: route.alias, revision: route.revision, spec: route.spec)
+        // The prompt versions the route uses, resolved as the snapshot compiler would.
+        var prompts: [PromptVersionConfig] = []
+        var promptLabels: [String: [String: Int]] = [:]
+        for ref in route.spec.promptRefs {
+            guard let record = try await self.store.prompt(tenant: tenant.name, name: ref.name) else { continue }
+            promptLabels[ref.name] = record.labels
+            let number: Int? =
+                switch ref.selector {
+                case .version(let version): version
+                case .label(let label): record.labels[label]
+                }
+            if let number, !prompts.contains(where: { $0.name == ref.name && $0.version == number }),
+                let version = try await self.store.promptVersions(tenant: tenant.name, name: ref.name, version: number).first
+            {
+                prompts.append(PromptVersionConfig(name: ref.name, version: number, spec: version.spec))
+            }
+        }
         let table = RoutingTable(
             version: 0,
             providers: providers,
             models: models,
-            tenants: [TenantConfig(name: tenant.name, version: 0, labels: tenant.labels, keys: [], routes: [config])]
+            tenants: [
+                TenantConfig(
+                    name: tenant.name,
+                    version: 0,
+                    labels: tenant.labels,
+                    keys: [],
+                    routes: [config],
+                    policy: tenant.policy,
+                    prompts: prompts,
+                    promptLabels: promptLabels
+                )
+            ]
         )
         let lookup: (String) -> String? = { headers[$0] }
         let facts = RequestFacts(chat: chat, header: lookup, key: key, tenantLabels: tenant.labels, region: region)
         let plan: AttemptPlan
         do {
-            plan = try table.plan(tenant: tenant.name, route: config, facts: facts)
+            plan = try table.plan(tenant: tenant.name, route: config, facts: facts, keyPolicy: key?.policy ?? ServingPolicy())
         } catch {
             throw AdminError.conflict("route '\(route.alias)' names a model that is no longer in the catalog")
         }
@@ -118,11 +149,18 @@ extension AdminAPI {
                         "upstream_model": .string(attempt.model.upstreamModel),
                         "fallback": .bool(attempt.isFallback),
                         "params": .object(attempt.target.params),
+                        "prompt": attempt.prompt.map { .string($0.label) } ?? .null,
                         "reason": .string(attempt.reason),
                     ]
                 }
             ),
             "skipped": .array(plan.skipped.map { ["model": .string($0.model), "reason": .string($0.reason)] }),
+            // What a node would answer when no target may serve the request.
+            "refused": plan.attempts.isEmpty
+                ? [
+                    "status": 403, "code": "policy_violation",
+                    "message": .string("No target of the route '\(plan.route.alias)' may serve this request."),
+                ] : .null,
         ]
     }
 }

@@ -146,7 +146,8 @@ extension ConfigStore {
         }.1
     }
 
-    static let modelColumns = "name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, created_at, updated_at"
+    static let modelColumns =
+        "name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, created_at, updated_at, tags::text, capabilities::text"
 
     public func listModels() async throws -> [ModelRecord] {
         let rows = try await self.boundedQuery(
@@ -164,8 +165,8 @@ extension ConfigStore {
 
     static func decodeModels(_ rows: PostgresRowSequence) async throws -> [ModelRecord] {
         var result: [ModelRecord] = []
-        for try await (name, provider, upstream, input, output, created, updated) in rows.decode(
-            (String, String, String, Double, Double, Date, Date).self
+        for try await (name, provider, upstream, input, output, created, updated, tags, capabilities) in rows.decode(
+            (String, String, String, Double, Double, Date, Date, String, String).self
         ) {
             result.append(
                 ModelRecord(
@@ -174,6 +175,8 @@ extension ConfigStore {
                     upstreamModel: upstream,
                     inputPricePerMTok: input,
                     outputPricePerMTok: output,
+                    tags: Self.labels(tags),
+                    capabilities: Self.strings(capabilities),
                     createdAt: created,
                     updatedAt: updated
                 )
@@ -188,10 +191,14 @@ extension ConfigStore {
         upstreamModel: String,
         inputPrice: Double,
         outputPrice: Double,
+        tags: [String: String] = [:],
+        capabilities: [String] = [],
         mustCreate: Bool,
         actor: String
     ) async throws -> (created: Bool, version: Int) {
         let logger = self.logger
+        let tagsText = Self.labelsText(tags)
+        let capabilitiesText = String(decoding: JSONValue.array(capabilities.map(JSONValue.string)).serialized(), as: UTF8.self)
         return try await self.writeDeciding(
             .init(
                 actor: actor,
@@ -202,6 +209,7 @@ extension ConfigStore {
                 detail: [
                     "provider": .string(provider), "upstream_model": .string(upstreamModel),
                     "input_price_per_mtok": .double(inputPrice), "output_price_per_mtok": .double(outputPrice),
+                    "tags": .object(tags.mapValues(JSONValue.string)), "capabilities": .array(capabilities.map(JSONValue.string)),
                 ]
             )
         ) { connection, _ in
@@ -213,11 +221,12 @@ extension ConfigStore {
             try await Self.requireRow(providerRows, else: StoreError.notFound("provider '\(provider)' does not exist"))
             let rows = try await connection.query(
                 """
-                INSERT INTO models (name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok)
-                VALUES (\(name), \(provider), \(upstreamModel), \(inputPrice), \(outputPrice))
+                INSERT INTO models (name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, tags, capabilities)
+                VALUES (\(name), \(provider), \(upstreamModel), \(inputPrice), \(outputPrice), \(tagsText)::jsonb,
+                        \(capabilitiesText)::jsonb)
                 ON CONFLICT (name) DO UPDATE SET provider = EXCLUDED.provider, upstream_model = EXCLUDED.upstream_model,
                     input_price_per_mtok = EXCLUDED.input_price_per_mtok, output_price_per_mtok = EXCLUDED.output_price_per_mtok,
-                    updated_at = now()
+                    tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities, updated_at = now()
                 RETURNING (xmax = 0)
                 """,
                 logger: logger

@@ -105,6 +105,22 @@ extension ConfigStore {
                     let found = try await connection.query("SELECT 1 FROM models WHERE name = \(model)", logger: logger)
                     try await Self.requireRow(found, else: StoreError.notFound("model '\(model)' does not exist"))
                 }
+                for ref in spec.promptRefs {
+                    let found: PostgresRowSequence
+                    switch ref.selector {
+                    case .version(let number):
+                        found = try await connection.query(
+                            "SELECT 1 FROM prompt_versions WHERE tenant = \(tenant) AND name = \(ref.name) AND version = \(number)",
+                            logger: logger
+                        )
+                    case .label(let label):
+                        found = try await connection.query(
+                            "SELECT 1 FROM prompt_labels WHERE tenant = \(tenant) AND name = \(ref.name) AND label = \(label)",
+                            logger: logger
+                        )
+                    }
+                    try await Self.requireRow(found, else: StoreError.notFound("prompt '\(ref)' does not exist in tenant '\(tenant)'"))
+                }
                 let bumped = try await connection.query(
                     """
                     INSERT INTO routes (tenant, alias, current_revision) VALUES (\(tenant), \(alias), 1)
@@ -129,6 +145,16 @@ extension ConfigStore {
                 for model in Set(spec.models) {
                     try await connection.query(
                         "INSERT INTO route_model_refs (tenant, alias, model) VALUES (\(tenant), \(alias), \(model))",
+                        logger: logger
+                    )
+                }
+                try await connection.query("DELETE FROM route_prompt_refs WHERE tenant = \(tenant) AND alias = \(alias)", logger: logger)
+                for ref in spec.promptRefs {
+                    try await connection.query(
+                        """
+                        INSERT INTO route_prompt_refs (tenant, alias, prompt, selector)
+                        VALUES (\(tenant), \(alias), \(ref.name), \(ref.selectorText))
+                        """,
                         logger: logger
                     )
                 }

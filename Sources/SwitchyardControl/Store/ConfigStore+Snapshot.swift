@@ -67,32 +67,50 @@ extension ConfigStore {
             )
         }
         var models: [ModelConfig] = []
-        for try await (name, provider, upstream, input, output) in try await connection.query(
-            "SELECT name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok FROM models ORDER BY name",
+        for try await (name, provider, upstream, input, output, tags, capabilities) in try await connection.query(
+            """
+            SELECT name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, tags::text, capabilities::text
+            FROM models ORDER BY name
+            """,
             logger: logger
-        ).decode((String, String, String, Double, Double).self) {
+        ).decode((String, String, String, Double, Double, String, String).self) {
             models.append(
-                ModelConfig(name: name, provider: provider, upstreamModel: upstream, inputPricePerMTok: input, outputPricePerMTok: output)
+                ModelConfig(
+                    name: name,
+                    provider: provider,
+                    upstreamModel: upstream,
+                    inputPricePerMTok: input,
+                    outputPricePerMTok: output,
+                    tags: Self.labels(tags),
+                    capabilities: Set(Self.strings(capabilities))
+                )
             )
         }
         var tenants: [String: TenantConfig] = [:]
         var order: [String] = []
-        for try await (name, tenantVersion, labels) in try await connection.query(
-            "SELECT name, config_version, labels::text FROM tenants ORDER BY name",
+        for try await (name, tenantVersion, labels, policy) in try await connection.query(
+            "SELECT name, config_version, labels::text, policy::text FROM tenants ORDER BY name",
             logger: logger
-        ).decode((String, Int, String).self) {
-            tenants[name] = TenantConfig(name: name, version: tenantVersion, labels: Self.labels(labels), keys: [], routes: [])
+        ).decode((String, Int, String, String).self) {
+            tenants[name] = TenantConfig(
+                name: name,
+                version: tenantVersion,
+                labels: Self.labels(labels),
+                keys: [],
+                routes: [],
+                policy: Self.policy(policy)
+            )
             order.append(name)
         }
         // Expired keys stay in the snapshot until revoked: nodes refuse them by the clock, at once,
         // without waiting for a config change at the moment of expiry.
-        for try await (id, tenant, name, prefix, hash, labels, expires, allowed) in try await connection.query(
+        for try await (id, tenant, name, prefix, hash, labels, expires, allowed, policy) in try await connection.query(
             """
-            SELECT id, tenant, name, prefix, secret_hash, labels::text, expires_at, allowed_routes::text
+            SELECT id, tenant, name, prefix, secret_hash, labels::text, expires_at, allowed_routes::text, policy::text
             FROM api_keys WHERE revoked_at IS NULL ORDER BY id
             """,
             logger: logger
-        ).decode((String, String, String, String, String, String, Date?, String).self) {
+        ).decode((String, String, String, String, String, String, Date?, String, String).self) {
             tenants[tenant]?.keys.append(
                 APIKeyConfig(
                     id: id,
@@ -101,7 +119,8 @@ extension ConfigStore {
                     sha256: hash,
                     labels: Self.labels(labels),
                     expiresAtUnixMs: expires.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
-                    allowedRoutes: Set(Self.strings(allowed))
+                    allowedRoutes: Set(Self.strings(allowed)),
+                    policy: Self.policy(policy)
                 )
             )
         }
@@ -115,6 +134,26 @@ extension ConfigStore {
         ).decode((String, String, Int, String).self) {
             let spec = try RouteSpec(json: try JSONValue(parsing: specText.utf8))
             tenants[tenant]?.routes.append(RouteConfig(alias: alias, revision: revision, spec: spec))
+        }
+        // Prompt versions a node can need: those a label points at and those a route pins.
+        for try await (tenant, name, number, specText) in try await connection.query(
+            """
+            SELECT v.tenant, v.name, v.version, v.spec::text FROM prompt_versions v
+            WHERE EXISTS (SELECT 1 FROM prompt_labels l WHERE l.tenant = v.tenant AND l.name = v.name AND l.version = v.version)
+               OR EXISTS (SELECT 1 FROM route_prompt_refs r
+                          WHERE r.tenant = v.tenant AND r.prompt = v.name AND r.selector = v.version::text)
+            ORDER BY v.tenant, v.name, v.version
+            """,
+            logger: logger
+        ).decode((String, String, Int, String).self) {
+            let spec = try PromptSpec(json: try JSONValue(parsing: specText.utf8))
+            tenants[tenant]?.prompts.append(PromptVersionConfig(name: name, version: number, spec: spec))
+        }
+        for try await (tenant, name, label, number) in try await connection.query(
+            "SELECT tenant, name, label, version FROM prompt_labels ORDER BY tenant, name, label",
+            logger: logger
+        ).decode((String, String, String, Int).self) {
+            tenants[tenant]?.promptLabels[name, default: [:]][label] = number
         }
         return SnapshotSource(
             version: version,

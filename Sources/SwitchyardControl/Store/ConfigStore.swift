@@ -130,11 +130,12 @@ public struct ConfigStore: Sendable {
         let query: PostgresQuery
         switch objectType {
         case "tenant":
-            query = "SELECT jsonb_build_object('display_name', display_name, 'labels', labels)::text FROM tenants WHERE name = \(objectID)"
+            query =
+                "SELECT jsonb_build_object('display_name', display_name, 'labels', labels, 'policy', policy)::text FROM tenants WHERE name = \(objectID)"
         case "api_key":
             query = """
                 SELECT jsonb_build_object('name', name, 'labels', labels, 'expires_at', expires_at, 'allowed_routes', allowed_routes,
-                    'metadata', metadata, 'revoked_at', revoked_at)::text FROM api_keys WHERE id = \(objectID)
+                    'metadata', metadata, 'policy', policy, 'revoked_at', revoked_at)::text FROM api_keys WHERE id = \(objectID)
                 """
         case "provider":
             query = """
@@ -144,7 +145,8 @@ public struct ConfigStore: Sendable {
         case "model":
             query = """
                 SELECT jsonb_build_object('provider', provider, 'upstream_model', upstream_model,
-                    'input_price_per_mtok', input_price_per_mtok, 'output_price_per_mtok', output_price_per_mtok)::text
+                    'input_price_per_mtok', input_price_per_mtok, 'output_price_per_mtok', output_price_per_mtok,
+                    'tags', tags, 'capabilities', capabilities)::text
                 FROM models WHERE name = \(objectID)
                 """
         case "route":
@@ -154,6 +156,15 @@ public struct ConfigStore: Sendable {
                 SELECT jsonb_build_object('revision', v.revision, 'spec', v.spec, 'comment', v.comment)::text
                 FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
                 WHERE r.tenant = \(parts[0]) AND r.alias = \(parts[1])
+                """
+        case "prompt":
+            let parts = objectID.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return .null }
+            query = """
+                SELECT jsonb_build_object('latest_version', p.latest_version, 'labels',
+                    COALESCE((SELECT jsonb_object_agg(l.label, l.version) FROM prompt_labels l WHERE l.tenant = p.tenant AND l.name = p.name),
+                             '{}'::jsonb))::text
+                FROM prompts p WHERE p.tenant = \(parts[0]) AND p.name = \(parts[1])
                 """
         default:
             return .null
@@ -233,6 +244,7 @@ public struct ConfigStore: Sendable {
     public enum TenantTable: String, Sendable {
         case apiKeys = "api_keys"
         case routes
+        case prompts
     }
 
     public func currentVersion() async throws -> Int {
@@ -251,7 +263,7 @@ public struct ConfigStore: Sendable {
 extension ConfigStore {
     public func listTenants() async throws -> [TenantRecord] {
         let rows = try await self.boundedQuery(
-            "SELECT name, display_name, labels::text, created_at FROM tenants ORDER BY name",
+            "SELECT name, display_name, labels::text, created_at, policy::text FROM tenants ORDER BY name",
             logger: self.logger
         )
         return try await Self.decodeTenants(rows)
@@ -259,7 +271,7 @@ extension ConfigStore {
 
     public func tenant(_ name: String) async throws -> TenantRecord? {
         let rows = try await self.boundedQuery(
-            "SELECT name, display_name, labels::text, created_at FROM tenants WHERE name = \(name)",
+            "SELECT name, display_name, labels::text, created_at, policy::text FROM tenants WHERE name = \(name)",
             logger: self.logger
         )
         return try await Self.decodeTenants(rows).first
@@ -267,32 +279,51 @@ extension ConfigStore {
 
     static func decodeTenants(_ rows: PostgresRowSequence) async throws -> [TenantRecord] {
         var result: [TenantRecord] = []
-        for try await (name, display, labels, created) in rows.decode((String, String, String, Date).self) {
-            result.append(TenantRecord(name: name, displayName: display, labels: Self.labels(labels), createdAt: created))
+        for try await (name, display, labels, created, policy) in rows.decode((String, String, String, Date, String).self) {
+            result.append(
+                TenantRecord(name: name, displayName: display, labels: Self.labels(labels), policy: Self.policy(policy), createdAt: created)
+            )
         }
         return result
+    }
+
+    /// A stored policy (always written validated).
+    static func policy(_ text: String) -> ServingPolicy {
+        (try? JSONValue(parsing: text.utf8)).flatMap { try? ServingPolicy(json: $0) } ?? ServingPolicy()
+    }
+
+    static func policyText(_ policy: ServingPolicy) -> String {
+        String(decoding: policy.json.serialized(sortedKeys: true), as: UTF8.self)
     }
 
     static func labelsText(_ labels: [String: String]) -> String {
         String(decoding: JSONValue.object(labels.mapValues(JSONValue.string)).serialized(sortedKeys: true), as: UTF8.self)
     }
 
-    public func createTenant(name: String, displayName: String, labels: [String: String], actor: String) async throws -> (TenantRecord, Int) {
+    public func createTenant(
+        name: String,
+        displayName: String,
+        labels: [String: String],
+        policy: ServingPolicy = ServingPolicy(),
+        actor: String
+    ) async throws -> (TenantRecord, Int) {
         let logger = self.logger
         let labelsText = Self.labelsText(labels)
+        let policyText = Self.policyText(policy)
         return try await self.write(
             .init(
                 actor: actor,
                 action: "create",
                 objectType: "tenant",
                 objectID: name,
-                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string))]
+                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string)), "policy": policy.json]
             )
         ) { connection, version in
             let rows = try await connection.query(
                 """
-                INSERT INTO tenants (name, display_name, labels, config_version) VALUES (\(name), \(displayName), \(labelsText)::jsonb, \(version))
-                RETURNING name, display_name, labels::text, created_at
+                INSERT INTO tenants (name, display_name, labels, policy, config_version)
+                VALUES (\(name), \(displayName), \(labelsText)::jsonb, \(policyText)::jsonb, \(version))
+                RETURNING name, display_name, labels::text, created_at, policy::text
                 """,
                 logger: logger
             )
@@ -303,11 +334,18 @@ extension ConfigStore {
 
     /// Changes a tenant's display name and labels (labels feed route rules, so nodes get a new
     /// tenant shard). Unchanged input writes nothing.
-    public func updateTenant(name: String, displayName: String, labels: [String: String], actor: String) async throws -> (TenantRecord, Int?) {
+    public func updateTenant(
+        name: String,
+        displayName: String,
+        labels: [String: String],
+        policy: ServingPolicy = ServingPolicy(),
+        actor: String
+    ) async throws -> (TenantRecord, Int?) {
         guard let existing = try await self.tenant(name) else { throw StoreError.notFound("tenant '\(name)' does not exist") }
-        if existing.displayName == displayName, existing.labels == labels { return (existing, nil) }
+        if existing.displayName == displayName, existing.labels == labels, existing.policy == policy { return (existing, nil) }
         let logger = self.logger
         let labelsText = Self.labelsText(labels)
+        let policyText = Self.policyText(policy)
         let (record, version) = try await self.write(
             .init(
                 actor: actor,
@@ -315,13 +353,14 @@ extension ConfigStore {
                 objectType: "tenant",
                 objectID: name,
                 tenant: name,
-                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string))]
+                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string)), "policy": policy.json]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                UPDATE tenants SET display_name = \(displayName), labels = \(labelsText)::jsonb WHERE name = \(name)
-                RETURNING name, display_name, labels::text, created_at
+                UPDATE tenants SET display_name = \(displayName), labels = \(labelsText)::jsonb, policy = \(policyText)::jsonb
+                WHERE name = \(name)
+                RETURNING name, display_name, labels::text, created_at, policy::text
                 """,
                 logger: logger
             )
@@ -342,14 +381,15 @@ extension ConfigStore {
     public func listKeys(tenant: String) async throws -> [APIKeyRecord] {
         let rows = try await self.boundedQuery(
             """
-            SELECT id, tenant, name, prefix, labels::text, expires_at, allowed_routes::text, metadata::text, created_at, revoked_at
+            SELECT id, tenant, name, prefix, labels::text, expires_at, allowed_routes::text, metadata::text, created_at, revoked_at,
+                policy::text
             FROM api_keys WHERE tenant = \(tenant) ORDER BY created_at, id
             """,
             logger: self.logger
         )
         var result: [APIKeyRecord] = []
-        for try await (id, tenant, name, prefix, labels, expires, allowed, metadata, created, revoked) in rows.decode(
-            (String, String, String, String, String, Date?, String, String, Date, Date?).self
+        for try await (id, tenant, name, prefix, labels, expires, allowed, metadata, created, revoked, policy) in rows.decode(
+            (String, String, String, String, String, Date?, String, String, Date, Date?, String).self
         ) {
             result.append(
                 APIKeyRecord(
@@ -361,6 +401,7 @@ extension ConfigStore {
                     expiresAt: expires,
                     allowedRoutes: Self.strings(allowed),
                     metadata: Self.labels(metadata),
+                    policy: Self.policy(policy),
                     createdAt: created,
                     revokedAt: revoked
                 )
@@ -380,6 +421,7 @@ extension ConfigStore {
         let logger = self.logger
         let labelsText = Self.labelsText(settings.labels)
         let metadataText = Self.labelsText(settings.metadata)
+        let policyText = Self.policyText(settings.policy)
         let allowedText = String(decoding: JSONValue.array(settings.allowedRoutes.map(JSONValue.string)).serialized(), as: UTF8.self)
         let expires = settings.expiresAt
         return try await self.write(
@@ -392,15 +434,15 @@ extension ConfigStore {
                 detail: [
                     "name": .string(settings.name), "prefix": .string(prefix), "labels": .object(settings.labels.mapValues(JSONValue.string)),
                     "allowed_routes": .array(settings.allowedRoutes.map(JSONValue.string)),
-                    "expires_at": expires.map { .string($0.formatted(.iso8601)) } ?? .null,
+                    "expires_at": expires.map { .string($0.formatted(.iso8601)) } ?? .null, "policy": settings.policy.json,
                 ]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels, expires_at, allowed_routes, metadata)
+                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels, expires_at, allowed_routes, metadata, policy)
                 VALUES (\(id), \(tenant), \(settings.name), \(prefix), \(secretHash), \(labelsText)::jsonb, \(expires),
-                        \(allowedText)::jsonb, \(metadataText)::jsonb)
+                        \(allowedText)::jsonb, \(metadataText)::jsonb, \(policyText)::jsonb)
                 RETURNING created_at
                 """,
                 logger: logger
@@ -415,6 +457,7 @@ extension ConfigStore {
                     expiresAt: expires,
                     allowedRoutes: settings.allowedRoutes,
                     metadata: settings.metadata,
+                    policy: settings.policy,
                     createdAt: created,
                     revokedAt: nil
                 )

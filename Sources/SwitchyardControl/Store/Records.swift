@@ -5,6 +5,7 @@ public struct TenantRecord: Sendable, Hashable {
     public var name: String
     public var displayName: String
     public var labels: [String: String]
+    public var policy: ServingPolicy
     public var createdAt: Date
 }
 
@@ -15,14 +16,17 @@ public struct KeySettings: Sendable, Hashable {
     public var expiresAt: Date?
     public var allowedRoutes: [String]
     public var metadata: [String: String]
+    public var policy: ServingPolicy
 
     public init(
         name: String,
         labels: [String: String] = [:],
         expiresAt: Date? = nil,
         allowedRoutes: [String] = [],
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:],
+        policy: ServingPolicy = ServingPolicy()
     ) {
+        self.policy = policy
         self.name = name
         self.labels = labels
         self.expiresAt = expiresAt
@@ -40,6 +44,7 @@ public struct APIKeyRecord: Sendable, Hashable {
     public var expiresAt: Date?
     public var allowedRoutes: [String]
     public var metadata: [String: String]
+    public var policy: ServingPolicy
     public var createdAt: Date
     public var revokedAt: Date?
 }
@@ -60,6 +65,8 @@ public struct ModelRecord: Sendable, Hashable {
     public var upstreamModel: String
     public var inputPricePerMTok: Double
     public var outputPricePerMTok: Double
+    public var tags: [String: String]
+    public var capabilities: [String]
     public var createdAt: Date
     public var updatedAt: Date
 }

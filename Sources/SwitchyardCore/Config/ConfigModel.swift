@@ -48,13 +48,27 @@ public struct ModelConfig: Sendable, Hashable {
     public var inputPricePerMTok: Double
     /// USD per one million output tokens.
     public var outputPricePerMTok: Double
+    /// Governance tags (`region: eu`, `data_residency: eu`, …) that serving policies test.
+    public var tags: [String: String]
+    /// What the model can do (`tools`, `vision`, …); empty = not declared (anything goes).
+    public var capabilities: Set<String>
 
-    public init(name: String, provider: String, upstreamModel: String, inputPricePerMTok: Double, outputPricePerMTok: Double) {
+    public init(
+        name: String,
+        provider: String,
+        upstreamModel: String,
+        inputPricePerMTok: Double,
+        outputPricePerMTok: Double,
+        tags: [String: String] = [:],
+        capabilities: Set<String> = []
+    ) {
         self.name = name
         self.provider = provider
         self.upstreamModel = upstreamModel
         self.inputPricePerMTok = inputPricePerMTok
         self.outputPricePerMTok = outputPricePerMTok
+        self.tags = tags
+        self.capabilities = capabilities
     }
 
     /// Cost in USD of a request with the given token counts.
@@ -89,6 +103,8 @@ public struct APIKeyConfig: Sendable, Hashable {
     public var expiresAtUnixMs: Int64?
     /// Route aliases the key may call; empty = every route of its tenant.
     public var allowedRoutes: Set<String>
+    /// Which models may serve this key (on top of its tenant's policy).
+    public var policy: ServingPolicy
 
     public init(
         id: String,
@@ -97,8 +113,10 @@ public struct APIKeyConfig: Sendable, Hashable {
         sha256: String,
         labels: [String: String] = [:],
         expiresAtUnixMs: Int64? = nil,
-        allowedRoutes: Set<String> = []
+        allowedRoutes: Set<String> = [],
+        policy: ServingPolicy = ServingPolicy()
     ) {
+        self.policy = policy
         self.id = id
         self.name = name
         self.prefix = prefix
@@ -127,13 +145,44 @@ public struct TenantConfig: Sendable, Hashable {
     public var labels: [String: String]
     public var keys: [APIKeyConfig]
     public var routes: [RouteConfig]
+    /// Which models may serve this tenant.
+    public var policy: ServingPolicy
+    /// The prompt versions its routes use (directly or through a label).
+    public var prompts: [PromptVersionConfig]
+    /// Prompt name → label → version.
+    public var promptLabels: [String: [String: Int]]
 
-    public init(name: String, version: Int, labels: [String: String] = [:], keys: [APIKeyConfig], routes: [RouteConfig]) {
+    public init(
+        name: String,
+        version: Int,
+        labels: [String: String] = [:],
+        keys: [APIKeyConfig],
+        routes: [RouteConfig],
+        policy: ServingPolicy = ServingPolicy(),
+        prompts: [PromptVersionConfig] = [],
+        promptLabels: [String: [String: Int]] = [:]
+    ) {
+        self.policy = policy
+        self.prompts = prompts
+        self.promptLabels = promptLabels
         self.name = name
         self.version = version
         self.labels = labels
         self.keys = keys
         self.routes = routes
+    }
+}
+
+/// One immutable version of a tenant's prompt.
+public struct PromptVersionConfig: Sendable, Hashable {
+    public var name: String
+    public var version: Int
+    public var spec: PromptSpec
+
+    public init(name: String, version: Int, spec: PromptSpec) {
+        self.name = name
+        self.version = version
+        self.spec = spec
     }
 }
 

@@ -94,6 +94,16 @@ extension ConfigSnapshot {
                 for model in spec.models where !modelNames.contains(model) {
                     throw .init("route '\(tenant.name)/\(route.alias)' references unknown model '\(model)'")
                 }
+                for ref in spec.promptRefs {
+                    let version: Int? =
+                        switch ref.selector {
+                        case .version(let number): number
+                        case .label(let label): tenant.promptLabels[ref.name]?[label]
+                        }
+                    guard let version, tenant.prompts.contains(where: { $0.name == ref.name && $0.version == version }) else {
+                        throw .init("route '\(tenant.name)/\(route.alias)' references prompt '\(ref)', which the snapshot does not carry")
+                    }
+                }
                 guard spec.timeouts.firstTokenMs > 0, spec.timeouts.idleMs > 0, spec.timeouts.totalMs > 0, spec.timeouts.requestMs > 0 else {
                     throw .init("route '\(tenant.name)/\(route.alias)' has a non-positive timeout")
                 }

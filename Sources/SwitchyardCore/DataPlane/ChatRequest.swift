@@ -7,8 +7,16 @@ public struct ChatRequest: Sendable {
     /// Whether the client asked for the final usage chunk (`stream_options.include_usage`).
     public var includeUsage: Bool
 
-    /// Validates the parts of the body the router relies on.
-    public init(json: JSONValue) throws(APIError) {
+    /// The error for a request without messages (a prompt's user template may supply them).
+    public static let noMessages = APIError.invalidRequest(
+        "'messages' must contain at least one message.",
+        param: "messages",
+        code: "empty_array"
+    )
+
+    /// Validates the parts of the body the router relies on. `allowEmptyMessages` defers the
+    /// check for an empty `messages` list to the caller, who knows whether a prompt fills it.
+    public init(json: JSONValue, allowEmptyMessages: Bool = false) throws(APIError) {
         guard case .object(let body) = json else {
             throw .invalidRequest("The request body must be a JSON object.")
         }
@@ -24,9 +32,7 @@ public struct ChatRequest: Sendable {
         guard let list = messages.arrayValue else {
             throw .invalidRequest("'messages' must be an array.", param: "messages", code: "invalid_type")
         }
-        guard !list.isEmpty else {
-            throw .invalidRequest("'messages' must contain at least one message.", param: "messages", code: "empty_array")
-        }
+        guard !list.isEmpty || allowEmptyMessages else { throw Self.noMessages }
         var stream = false
         if let value = body["stream"], !value.isNull {
             guard let flag = value.boolValue else {
@@ -69,6 +75,12 @@ public struct ChatRequest: Sendable {
     public func upstreamBody(upstreamModel: String, params: [String: JSONValue] = [:]) -> JSONValue {
         var body = self.body
         body["model"] = .string(upstreamModel)
+        // Prompt variables are the router's input, never the provider's (OpenAI's `metadata`
+        // takes strings only).
+        if case .object(var metadata) = body["metadata"] ?? .null, metadata["prompt_variables"] != nil {
+            metadata["prompt_variables"] = nil
+            body["metadata"] = metadata.isEmpty ? nil : .object(metadata)
+        }
         for (name, value) in params { body[name] = value }
         // Overriding one token limit must not leave the client's other one in place: providers
         // reject both.
@@ -84,6 +96,15 @@ public struct ChatRequest: Sendable {
 }
 
 extension ChatRequest {
+    /// Whether the body carries at least one message.
+    public var hasMessages: Bool { !(self.body["messages"]?.arrayValue?.isEmpty ?? true) }
+
+    /// What the client sent as the prompt's variables (`metadata.prompt_variables`).
+    public var promptVariables: JSONValue? {
+        guard case .object(let metadata) = self.body["metadata"] ?? .null else { return nil }
+        return metadata["prompt_variables"]
+    }
+
     /// The body's `user`, when it is a string.
     public var user: String? { self.body["user"]?.stringValue }
 

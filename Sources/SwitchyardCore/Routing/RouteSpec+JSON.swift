@@ -120,7 +120,7 @@ extension Branch {
         var total = 0
         for (index, entry) in entries.enumerated() {
             let entryPath = "\(reader.field("split"))[\(index)]"
-            let fields = try FieldReader(entry, path: entryPath, allowed: ["model", "params", "weight", "variant"])
+            let fields = try FieldReader(entry, path: entryPath, allowed: ["model", "params", "prompt", "weight", "variant"])
             let target = try Target(reading: fields)
             guard let weight = try fields.integer("weight", in: 0...RouteSpec.maxWeight) else {
                 throw .invalid(fields.field("weight"), "is required: a whole number from 0 to \(RouteSpec.maxWeight)")
@@ -163,7 +163,7 @@ extension Branch {
 
 extension Target {
     init(parsing value: JSONValue, path: String) throws(FieldError) {
-        try self.init(reading: try FieldReader(value, path: path, allowed: ["model", "params"]))
+        try self.init(reading: try FieldReader(value, path: path, allowed: ["model", "params", "prompt"]))
     }
 
     init(reading reader: FieldReader) throws(FieldError) {
@@ -187,7 +187,17 @@ extension Target {
                 }
             }
         }
-        self.init(model: model, params: params)
+        var prompt: PromptRef?
+        if let text = try reader.string("prompt") {
+            guard let ref = PromptRef(text) else {
+                throw .invalid(
+                    reader.field("prompt"),
+                    "must be 'name@version' (e.g. support@3) or 'name@label' (e.g. support@production; labels are lower-case, starting with a letter)"
+                )
+            }
+            prompt = ref
+        }
+        self.init(model: model, params: params, prompt: prompt)
     }
 
     static func stop(_ value: JSONValue, path: String) throws(FieldError) -> JSONValue {
@@ -207,7 +217,10 @@ extension Target {
     }
 
     var json: JSONValue {
-        self.params.isEmpty ? ["model": .string(self.model)] : ["model": .string(self.model), "params": .object(self.params)]
+        var object: [String: JSONValue] = ["model": .string(self.model)]
+        if !self.params.isEmpty { object["params"] = .object(self.params) }
+        if let prompt = self.prompt { object["prompt"] = .string(prompt.description) }
+        return .object(object)
     }
 }
 
@@ -332,9 +345,25 @@ extension RouteSpec {
         if let path = self.defaultBranch.path(ofModel: model) { return "default" + path }
         return self.fallbacks.firstIndex { $0.model == model }.map { "fallbacks[\($0)].model" }
     }
+
+    /// Where the spec first references `prompt`, as a field path (for error messages).
+    public func path(ofPrompt prompt: PromptRef) -> String? {
+        for (index, rule) in self.rules.enumerated() {
+            if let path = rule.then.path(ofPrompt: prompt) { return "rules[\(index)].then" + path }
+        }
+        if let path = self.defaultBranch.path(ofPrompt: prompt) { return "default" + path }
+        return self.fallbacks.firstIndex { $0.prompt == prompt }.map { "fallbacks[\($0)].prompt" }
+    }
 }
 
 extension Branch {
+    func path(ofPrompt prompt: PromptRef) -> String? {
+        switch self {
+        case .target(let target): target.prompt == prompt ? ".prompt" : nil
+        case .split(let variants): variants.firstIndex { $0.target.prompt == prompt }.map { ".split[\($0)].prompt" }
+        }
+    }
+
     func path(ofModel model: String) -> String? {
         switch self {
         case .target(let target): target.model == model ? ".model" : nil

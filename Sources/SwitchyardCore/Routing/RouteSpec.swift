@@ -31,6 +31,13 @@ public struct RouteSpec: Sendable, Hashable {
         self.retry = retry
     }
 
+    /// Every prompt reference of the revision, each once, in first-use order.
+    public var promptRefs: [PromptRef] {
+        var seen = Set<PromptRef>()
+        let targets = self.rules.flatMap(\.then.targets) + self.defaultBranch.targets + self.fallbacks
+        return targets.compactMap(\.prompt).filter { seen.insert($0).inserted }
+    }
+
     /// Every model the revision references, each once, in first-use order.
     public var models: [String] {
         var seen = Set<String>()
@@ -98,11 +105,66 @@ public struct Target: Sendable, Hashable {
     public var model: String
     /// Parameter overrides, applied over what the client sent.
     public var params: [String: JSONValue]
+    /// The prompt version this target renders (`name@version` or `name@label`). A fallback
+    /// without one renders the primary target's prompt, in the variant for its own model.
+    public var prompt: PromptRef?
 
-    public init(model: String, params: [String: JSONValue] = [:]) {
+    public init(model: String, params: [String: JSONValue] = [:], prompt: PromptRef? = nil) {
         self.model = model
         self.params = params
+        self.prompt = prompt
     }
+}
+
+/// A route's reference to a prompt: a pinned version (`support@3`) or a label (`support@production`)
+/// that the control plane resolves when it compiles a snapshot, so moving a label is a config change.
+public struct PromptRef: Sendable, Hashable, CustomStringConvertible {
+    public enum Selector: Sendable, Hashable {
+        case version(Int)
+        case label(String)
+    }
+
+    public var name: String
+    public var selector: Selector
+
+    public init(name: String, selector: Selector) {
+        self.name = name
+        self.selector = selector
+    }
+
+    /// Parses `name@3` or `name@label`; nil when malformed.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, Names.isValidObjectName(parts[0]) else { return nil }
+        if let version = Int(parts[1]) {
+            guard version > 0, parts[1].first != "0" else { return nil }
+            self.init(name: parts[0], selector: .version(version))
+        } else {
+            guard Self.isValidLabel(parts[1]) else { return nil }
+            self.init(name: parts[0], selector: .label(parts[1]))
+        }
+    }
+
+    /// A label: 1-32 lower-case letters, digits, `_` or `-`, starting with a letter.
+    public static func isValidLabel(_ label: String) -> Bool {
+        guard let first = label.utf8.first, label.utf8.count <= 32, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else {
+            return false
+        }
+        return label.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+
+    /// `3` or `production`.
+    public var selectorText: String {
+        switch self.selector {
+        case .version(let version): String(version)
+        case .label(let label): label
+        }
+    }
+
+    public var description: String { "\(self.name)@\(self.selectorText)" }
 }
 
 /// A predicate over the request's facts.

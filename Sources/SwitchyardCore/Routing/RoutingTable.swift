@@ -7,6 +7,23 @@ public struct RoutingTable: Sendable {
         public var routes: [String: RouteConfig]
         /// Route aliases in a stable order, for `GET /v1/models`.
         public var aliases: [String]
+        /// Which models may serve the tenant.
+        public var policy: ServingPolicy
+        /// Prompt name → version → spec.
+        public var prompts: [String: [Int: PromptSpec]]
+        /// Prompt name → label → version.
+        public var promptLabels: [String: [String: Int]]
+
+        /// The prompt version `ref` names, if this snapshot has it.
+        public func resolve(_ ref: PromptRef) -> ResolvedPrompt? {
+            let version: Int?
+            switch ref.selector {
+            case .version(let number): version = number
+            case .label(let label): version = self.promptLabels[ref.name]?[label]
+            }
+            guard let version, let spec = self.prompts[ref.name]?[version] else { return nil }
+            return ResolvedPrompt(ref: ref, version: version, spec: spec)
+        }
     }
 
     public struct KeyEntry: Sendable {
@@ -39,7 +56,10 @@ public struct RoutingTable: Sendable {
                 name: tenant.name,
                 labels: tenant.labels,
                 routes: Dictionary(tenant.routes.map { ($0.alias, $0) }, uniquingKeysWith: { first, _ in first }),
-                aliases: tenant.routes.map(\.alias).sorted()
+                aliases: tenant.routes.map(\.alias).sorted(),
+                policy: tenant.policy,
+                prompts: tenant.prompts.reduce(into: [:]) { $0[$1.name, default: [:]][$1.version] = $1.spec },
+                promptLabels: tenant.promptLabels
             )
         }
         self.keysByHash = keys
@@ -55,7 +75,51 @@ public struct RoutingTable: Sendable {
     /// The attempt plan for a request: the route's rules pick the primary target, then the
     /// fallback chain follows — targets on another provider than the primary's first (a
     /// provider outage takes all its models down), the rest after, each in declared order.
-    public func plan(tenant: String, route: RouteConfig, facts: RequestFacts) throws(RoutingError) -> AttemptPlan {
+    /// Targets the tenant's or the key's serving policy forbids, or that lack a capability the
+    /// request needs, are skipped (with the reason); when none is left the plan has no attempts.
+    public func plan(
+        tenant: String,
+        route: RouteConfig,
+        facts: RequestFacts,
+        keyPolicy: ServingPolicy = ServingPolicy()
+    ) throws(RoutingError) -> AttemptPlan {
+        var plan = try self.unfilteredPlan(tenant: tenant, route: route, facts: facts)
+        let index = self.tenants[tenant]
+        let tenantPolicy = index?.policy ?? ServingPolicy()
+        let primaryPrompt = plan.decision.target.prompt
+        var kept: [AttemptPlan.Attempt] = []
+        for var attempt in plan.attempts {
+            if let ref = attempt.target.prompt ?? primaryPrompt {
+                // A validated snapshot resolves every reference; skip defensively rather than crash.
+                guard let prompt = index?.resolve(ref) else {
+                    plan.skipped.append(.init(model: attempt.model.name, reason: "prompt '\(ref)' is not in this snapshot"))
+                    continue
+                }
+                guard prompt.spec.variant(forModel: attempt.model.name) != nil else {
+                    plan.skipped.append(
+                        .init(model: attempt.model.name, reason: "prompt '\(prompt.label)' has no variant for model '\(attempt.model.name)'")
+                    )
+                    continue
+                }
+                attempt.prompt = prompt
+            }
+            if let refusal = tenantPolicy.refusal(of: attempt.model) {
+                plan.skipped.append(.init(model: attempt.model.name, reason: "tenant policy: \(refusal)"))
+            } else if let refusal = keyPolicy.refusal(of: attempt.model) {
+                plan.skipped.append(.init(model: attempt.model.name, reason: "key policy: \(refusal)"))
+            } else if facts.tools, !attempt.model.capabilities.isEmpty, !attempt.model.capabilities.contains("tools") {
+                plan.skipped.append(
+                    .init(model: attempt.model.name, reason: "model '\(attempt.model.name)' lacks the 'tools' capability the request needs")
+                )
+            } else {
+                kept.append(attempt)
+            }
+        }
+        plan.attempts = kept
+        return plan
+    }
+
+    func unfilteredPlan(tenant: String, route: RouteConfig, facts: RequestFacts) throws(RoutingError) -> AttemptPlan {
         let decision = route.spec.decide(facts, routeKey: "\(tenant)/\(route.alias)")
         var attempts: [AttemptPlan.Attempt] = []
         var skipped: [AttemptPlan.Skip] = []
@@ -111,6 +175,16 @@ public struct RoutingTable: Sendable {
     }
 }
 
+/// A prompt reference resolved to its version.
+public struct ResolvedPrompt: Sendable {
+    public var ref: PromptRef
+    public var version: Int
+    public var spec: PromptSpec
+
+    /// `name@version`, for headers, metrics and messages.
+    public var label: String { "\(self.ref.name)@\(self.version)" }
+}
+
 /// The outcome of routing: which route revision and rule decided, and the ordered attempts.
 public struct AttemptPlan: Sendable {
     public struct Attempt: Sendable {
@@ -121,6 +195,8 @@ public struct AttemptPlan: Sendable {
         public var isFallback: Bool
         /// Why this attempt is in the plan, at this position.
         public var reason: String
+        /// The prompt version rendered for this attempt, if the route uses one.
+        public var prompt: ResolvedPrompt?
     }
 
     public struct Skip: Sendable, Hashable {
@@ -162,6 +238,9 @@ public enum AttemptFailure: Error, Sendable, Hashable {
     case circuitOpen
     /// Every credential of the provider is cooling down after 429 or 401/403; it was not called.
     case credentialsCooling
+    /// The answer does not match the prompt's response schema (a quality failure, not a
+    /// transport one: it never opens a circuit).
+    case invalidOutput(String)
 
     public static func forStatus(_ code: Int) -> AttemptFailure {
         // A redirect (never followed) also means the base URL is wrong.
@@ -207,6 +286,7 @@ public enum AttemptFailure: Error, Sendable, Hashable {
         case .unsupported: "unsupported"
         case .circuitOpen: "circuit_open"
         case .credentialsCooling: "credentials_cooling"
+        case .invalidOutput: "invalid_output"
         }
     }
 }

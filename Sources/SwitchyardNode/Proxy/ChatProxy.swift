@@ -49,7 +49,10 @@ struct ChatProxy: Sendable {
             let tenantLabels = snapshot.table.tenants[key.tenant]?.labels ?? [:]
             switch endpoint {
             case .chatCompletions, .messages:
-                let chat = try ChatRequest(json: endpoint == .messages ? try AnthropicInbound.chatRequest(json) : json)
+                let chat = try ChatRequest(
+                    json: endpoint == .messages ? try AnthropicInbound.chatRequest(json) : json,
+                    allowEmptyMessages: true
+                )
                 operation = .chat(chat, format)
                 alias = chat.model
                 facts = RequestFacts(chat: chat, header: lookup, key: key.key, tenantLabels: tenantLabels, region: self.region)
@@ -75,7 +78,7 @@ struct ChatProxy: Sendable {
                 // A route the key may not use answers like one that does not exist.
                 guard key.key.mayUse(route: alias) else { throw RoutingError.unknownModel(alias) }
                 let route = try snapshot.table.route(tenant: key.tenant, alias: alias)
-                plan = try snapshot.table.plan(tenant: key.tenant, route: route, facts: facts)
+                plan = try snapshot.table.plan(tenant: key.tenant, route: route, facts: facts, keyPolicy: key.key.policy)
             } catch RoutingError.noUsableTarget {
                 // A config fault (a validated snapshot never has it), not the client's.
                 throw APIError(
@@ -87,6 +90,24 @@ struct ChatProxy: Sendable {
             } catch {
                 throw APIError.unknownModel(alias)
             }
+            if plan.attempts.isEmpty {
+                throw APIError(
+                    status: 403,
+                    type: "invalid_request_error",
+                    code: "policy_violation",
+                    message: "No target of the route '\(alias)' may serve this request: \(plan.skipped.map(\.reason).joined(separator: "; "))."
+                )
+            }
+            // A prompt's variables are checked once, against the version the first attempt renders:
+            // a missing or unexpected one is the client's error, named, before any upstream call.
+            var promptValues: [String: String] = [:]
+            if case .chat(let chat, _) = operation {
+                if let prompt = plan.attempts[0].prompt {
+                    promptValues = try prompt.spec.resolveVariables(chat.promptVariables, prompt: prompt.label)
+                } else if !chat.hasMessages {
+                    throw ChatRequest.noMessages
+                }
+            }
             decision.route = plan.route.alias
             decision.revision = String(plan.route.revision)
             decision.rule = plan.decision.rule
@@ -97,6 +118,7 @@ struct ChatProxy: Sendable {
                 plan: plan,
                 operation: operation,
                 alias: alias,
+                promptValues: promptValues,
                 traceID: decision.traceID,
                 requestDeadline: started + .milliseconds(plan.route.spec.timeouts.requestMs),
                 logger: logger

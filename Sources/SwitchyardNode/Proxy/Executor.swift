@@ -28,6 +28,8 @@ struct Executor {
     let operation: Operation
     /// The route alias the client named (Anthropic answers report it as the model).
     let alias: String
+    /// The variables of the first attempt's prompt version, checked and rendered to text.
+    let promptValues: [String: String]
     let traceID: String
     /// When the route's `request_ms` runs out for this request.
     let requestDeadline: ContinuousClock.Instant
@@ -43,6 +45,14 @@ struct Executor {
         /// An answer for the client (success, or a refusal of the request that is relayed).
         case answered(Response)
         case failed(AttemptFailure, retryAfter: Duration?)
+        /// A complete answer that fails the prompt's response schema.
+        case invalidOutput(text: String, errors: [String])
+    }
+
+    /// An answer that failed the response schema, shown to the model in the repair retry.
+    struct Repair {
+        var output: String
+        var errors: [String]
     }
 
     func run(_ decision: inout DecisionHeaders) async throws -> Response {
@@ -64,6 +74,7 @@ struct Executor {
             var retries = 0
             var switches = 0
             var counted = false
+            var repair: Repair?
             retrying: while true {
                 guard ContinuousClock.now < self.requestDeadline else {
                     failures.append((.timeout("the route's request_ms ran out"), attempt.provider.name))
@@ -87,7 +98,8 @@ struct Executor {
                 decision.attempts += 1
                 decision.model = attempt.model.name
                 decision.provider = attempt.provider.name
-                let outcome = try await self.call(attempt, credential: credential, decision: decision)
+                decision.prompt = attempt.prompt?.label ?? ""
+                let outcome = try await self.call(attempt, credential: credential, decision: decision, repair: repair)
                 let failure: AttemptFailure
                 let retryAfter: Duration?
                 switch outcome {
@@ -98,6 +110,28 @@ struct Executor {
                 case .failed(let reason, let wait):
                     failure = reason
                     retryAfter = wait
+                case .invalidOutput(let text, let errors):
+                    // The target answered: healthy, whatever the quality of the answer.
+                    resilience.record(breaker, healthy: true)
+                    recorded = true
+                    let prompt = attempt.prompt?.label ?? ""
+                    self.proxy.metrics.qualityFailure(
+                        route: self.plan.label,
+                        model: attempt.model.name,
+                        prompt: prompt,
+                        kind: repair == nil ? "invalid_output" : "repair_failed"
+                    )
+                    let recovery = attempt.prompt?.spec.onInvalidOutput ?? .fail
+                    if recovery == .repair, repair == nil {
+                        repair = Repair(output: text, errors: errors)
+                        self.note(.invalidOutput(errors.joined(separator: "; ")), attempt: attempt, decision: &decision)
+                        continue retrying
+                    }
+                    let invalid = AttemptFailure.invalidOutput(errors.joined(separator: "; "))
+                    self.note(invalid, attempt: attempt, decision: &decision)
+                    failures.append((invalid, attempt.provider.name))
+                    guard recovery == .nextTarget else { throw Self.invalidOutputError(prompt: prompt, errors: errors, repaired: repair != nil) }
+                    break retrying
                 }
                 if failure.indicatesUnhealthy {
                     resilience.record(breaker, healthy: false)
@@ -191,6 +225,18 @@ struct Executor {
         )
     }
 
+    /// The answer when the model's output fails the prompt's response schema and the recovery
+    /// is spent.
+    static func invalidOutputError(prompt: String, errors: [String], repaired: Bool) -> APIError {
+        APIError(
+            status: 502,
+            type: "upstream_error",
+            code: "invalid_output",
+            message: "The model's answer does not match the response schema of prompt '\(prompt)'"
+                + (repaired ? " (also after one repair retry)" : "") + ": \(errors.prefix(3).joined(separator: "; "))"
+        )
+    }
+
     /// The client's error when no target answered, from what the attempts actually met: a
     /// target skipped (open circuit) or unable to take the request (unsupported) does not hide a
     /// real failure of another.
@@ -229,6 +275,13 @@ struct Executor {
                 code: "upstream_misconfigured",
                 message:
                     "The provider '\(provider)' refused the router (HTTP \(code)); its credentials or base URL need fixing in the admin API (\(summary))."
+            )
+        case .invalidOutput(let detail):
+            return APIError(
+                status: 502,
+                type: "upstream_error",
+                code: "invalid_output",
+                message: "No target's answer matched the prompt's response schema (\(detail))."
             )
         case .circuitOpen, .unsupported:
             return APIError(

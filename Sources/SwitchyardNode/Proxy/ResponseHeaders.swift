@@ -11,6 +11,7 @@ struct DecisionHeaders: Sendable {
     static let fallbackReasons = HTTPField.Name("x-switchyard-fallback-reasons")!
     static let rule = HTTPField.Name("x-switchyard-rule")!
     static let variant = HTTPField.Name("x-switchyard-variant")!
+    static let prompt = HTTPField.Name("x-switchyard-prompt")!
 
     var traceID: String
     var route = ""
@@ -20,6 +21,8 @@ struct DecisionHeaders: Sendable {
     /// The route rule that matched (`default` when none did) and the chosen variant.
     var rule = ""
     var variant = ""
+    /// The prompt version rendered for the attempt that answered (`name@version`).
+    var prompt = ""
     var attempts = 0
     /// Why earlier attempts were abandoned, e.g. `gpt-4o:status_500`.
     var failures: [String] = []
@@ -35,6 +38,7 @@ struct DecisionHeaders: Sendable {
         fields[Self.attempts] = String(self.attempts)
         if !self.rule.isEmpty { fields[Self.rule] = self.rule }
         if !self.variant.isEmpty { fields[Self.variant] = self.variant }
+        if !self.prompt.isEmpty { fields[Self.prompt] = self.prompt }
         if !self.failures.isEmpty { fields[Self.fallbackReasons] = self.failures.joined(separator: ", ") }
     }
 

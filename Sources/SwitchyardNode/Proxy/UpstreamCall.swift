@@ -20,14 +20,19 @@ extension Executor {
         return false
     }
 
-    func call(_ attempt: AttemptPlan.Attempt, credential: ProviderCredential?, decision: DecisionHeaders) async throws -> Outcome {
+    func call(
+        _ attempt: AttemptPlan.Attempt,
+        credential: ProviderCredential?,
+        decision: DecisionHeaders,
+        repair: Repair? = nil
+    ) async throws -> Outcome {
         let timeouts = self.plan.route.spec.timeouts
         let start = ContinuousClock.now
         let totalDeadline = min(start + .milliseconds(timeouts.totalMs), self.requestDeadline)
         let firstTokenDeadline = min(start + .milliseconds(timeouts.firstTokenMs), totalDeadline)
         let upstreamRequest: HTTPClientRequest
         do {
-            upstreamRequest = try self.makeRequest(attempt, credential: credential)
+            upstreamRequest = try self.makeRequest(attempt, credential: credential, repair: repair)
         } catch {
             // This target cannot express the request (e.g. Anthropic has no embeddings): another may.
             return .failed(.unsupported(TranslationError.describe(error)), retryAfter: nil)
@@ -73,6 +78,9 @@ extension Executor {
                 return .failed(.misconfigured(429), retryAfter: nil)
             }
             return .failed(failure, retryAfter: Self.retryAfter(response.headers))
+        } catch let invalid as InvalidOutput {
+            self.proxy.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: "invalid_output")
+            return .invalidOutput(text: invalid.text, errors: invalid.errors)
         } catch let error as APIError {
             // Decided, not a transport failure (e.g. an oversized answer): no fallback.
             self.proxy.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: error.code ?? "error")
@@ -86,12 +94,19 @@ extension Executor {
         }
     }
 
-    func makeRequest(_ attempt: AttemptPlan.Attempt, credential: ProviderCredential?) throws(TranslationError) -> HTTPClientRequest {
+    func makeRequest(
+        _ attempt: AttemptPlan.Attempt,
+        credential: ProviderCredential?,
+        repair: Repair? = nil
+    ) throws(TranslationError) -> HTTPClientRequest {
         let upstreamModel = attempt.model.upstreamModel
         switch self.operation {
         case .chat(let chat, _):
-            guard case .object(let body) = chat.upstreamBody(upstreamModel: upstreamModel, params: attempt.target.params) else {
+            guard case .object(var body) = chat.upstreamBody(upstreamModel: upstreamModel, params: attempt.target.params) else {
                 throw TranslationError("the request body is not an object")
+            }
+            if let prompt = attempt.prompt {
+                body = try self.render(prompt, chat: chat, attempt: attempt, body: body, repair: repair)
             }
             return try self.proxy.adapter.chatRequest(
                 provider: attempt.provider,
@@ -133,6 +148,9 @@ extension Executor {
         let json = try? JSONValue(parsing: body.readableBytesView)
         var headers = HTTPFields()
         decision.apply(to: &headers)
+        if case .chat = self.operation, let prompt = attempt.prompt {
+            return try self.relayPrompted(json, prompt: prompt, attempt: attempt, status: Int(response.status.code), headers: headers)
+        }
         if self.passesThrough(attempt) {
             if let json, let usage = Usage(completion: json) {
                 self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage)

@@ -169,6 +169,29 @@ public nonisolated struct Switchyard_V1_Model: Sendable {
 
   public var outputPricePerMtok: Double = 0
 
+  /// Governance tags (e.g. region=eu, data_residency=eu), sorted by name. Tenant and key
+  /// policies require values of them.
+  public var tags: [Switchyard_V1_Label] = []
+
+  /// What the model can do (e.g. "tools", "vision", "json_schema"), sorted; empty = not declared.
+  public var capabilities: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Which models may serve a tenant's or a key's requests: for every tag named, the model's value
+/// of that tag must be one of `values` (a model without the tag does not qualify).
+public nonisolated struct Switchyard_V1_PolicyRequirement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tag: String = String()
+
+  public var values: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -189,6 +212,49 @@ public nonisolated struct Switchyard_V1_TenantShard: Sendable {
 
   /// Sorted by name.
   public var labels: [Switchyard_V1_Label] = []
+
+  /// Every prompt version a route references directly or through a label, sorted by
+  /// (name, version).
+  public var prompts: [Switchyard_V1_PromptVersion] = []
+
+  /// Every label of the tenant's prompts, sorted by (prompt, label).
+  public var promptLabels: [Switchyard_V1_PromptLabel] = []
+
+  /// The tenant's serving policy, sorted by tag.
+  public var policy: [Switchyard_V1_PolicyRequirement] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Switchyard_V1_PromptVersion: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var version: UInt32 = 0
+
+  /// The version's spec in canonical JSON (docs/guides/prompts.md).
+  public var specJson: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Switchyard_V1_PromptLabel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var prompt: String = String()
+
+  public var label: String = String()
+
+  public var version: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -217,6 +283,9 @@ public nonisolated struct Switchyard_V1_ApiKey: Sendable {
 
   /// Route aliases the key may call, sorted; empty = every route of its tenant.
   public var allowedRoutes: [String] = []
+
+  /// The key's serving policy (on top of its tenant's), sorted by tag.
+  public var policy: [Switchyard_V1_PolicyRequirement] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -535,7 +604,7 @@ nonisolated extension Switchyard_V1_Label: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Model"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}upstream_model\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}upstream_model\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0\u{1}tags\0\u{1}capabilities\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -548,6 +617,8 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularStringField(value: &self.upstreamModel) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.inputPricePerMtok) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.outputPricePerMtok) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.tags) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.capabilities) }()
       default: break
       }
     }
@@ -569,6 +640,12 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
     if self.outputPricePerMtok.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.outputPricePerMtok, fieldNumber: 5)
     }
+    if !self.tags.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tags, fieldNumber: 6)
+    }
+    if !self.capabilities.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.capabilities, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -578,6 +655,43 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.upstreamModel != rhs.upstreamModel {return false}
     if lhs.inputPricePerMtok != rhs.inputPricePerMtok {return false}
     if lhs.outputPricePerMtok != rhs.outputPricePerMtok {return false}
+    if lhs.tags != rhs.tags {return false}
+    if lhs.capabilities != rhs.capabilities {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_PolicyRequirement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyRequirement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tag\0\u{1}values\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tag) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.values) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tag.isEmpty {
+      try visitor.visitSingularStringField(value: self.tag, fieldNumber: 1)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.values, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_PolicyRequirement, rhs: Switchyard_V1_PolicyRequirement) -> Bool {
+    if lhs.tag != rhs.tag {return false}
+    if lhs.values != rhs.values {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -585,7 +699,7 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantShard"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0\u{1}prompts\0\u{3}prompt_labels\0\u{1}policy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -597,6 +711,9 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.keys) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.routes) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.prompts) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.promptLabels) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.policy) }()
       default: break
       }
     }
@@ -615,6 +732,15 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if !self.labels.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.labels, fieldNumber: 4)
     }
+    if !self.prompts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.prompts, fieldNumber: 5)
+    }
+    if !self.promptLabels.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.promptLabels, fieldNumber: 6)
+    }
+    if !self.policy.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.policy, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -623,6 +749,89 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if lhs.keys != rhs.keys {return false}
     if lhs.routes != rhs.routes {return false}
     if lhs.labels != rhs.labels {return false}
+    if lhs.prompts != rhs.prompts {return false}
+    if lhs.promptLabels != rhs.promptLabels {return false}
+    if lhs.policy != rhs.policy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_PromptVersion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PromptVersion"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{3}spec_json\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.specJson) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.specJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.specJson, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_PromptVersion, rhs: Switchyard_V1_PromptVersion) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.specJson != rhs.specJson {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_PromptLabel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PromptLabel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}prompt\0\u{1}label\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.prompt) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.prompt.isEmpty {
+      try visitor.visitSingularStringField(value: self.prompt, fieldNumber: 1)
+    }
+    if !self.label.isEmpty {
+      try visitor.visitSingularStringField(value: self.label, fieldNumber: 2)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_PromptLabel, rhs: Switchyard_V1_PromptLabel) -> Bool {
+    if lhs.prompt != rhs.prompt {return false}
+    if lhs.label != rhs.label {return false}
+    if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -630,7 +839,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApiKey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0\u{3}expires_at_unix_ms\0\u{3}allowed_routes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0\u{3}expires_at_unix_ms\0\u{3}allowed_routes\0\u{1}policy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -645,6 +854,7 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.labels) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.allowedRoutes) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.policy) }()
       default: break
       }
     }
@@ -672,6 +882,9 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if !self.allowedRoutes.isEmpty {
       try visitor.visitRepeatedStringField(value: self.allowedRoutes, fieldNumber: 7)
     }
+    if !self.policy.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.policy, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -683,6 +896,7 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.labels != rhs.labels {return false}
     if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
     if lhs.allowedRoutes != rhs.allowedRoutes {return false}
+    if lhs.policy != rhs.policy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
