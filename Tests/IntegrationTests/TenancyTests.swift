@@ -33,7 +33,13 @@ struct TenancyTests {
         "POST /admin/v1/tenants/{tenant}/routes/{alias}/simulate": ["body": ["model": "r1", "messages": [["role": "user", "content": "hi"]]]],
         "POST /admin/v1/tokens": ["name": "evil", "role": "owner"],
         "POST /admin/v1/tenants/{tenant}/tokens": ["name": "evil", "role": "owner"],
+        "POST /admin/v1/tenants/{tenant}/prompts/{prompt}/versions": TenancyTests.prompt(system: "changed"),
+        "PUT /admin/v1/tenants/{tenant}/prompts/{prompt}/labels/{label}": ["version": 1],
     ]
+
+    static func prompt(system: String) -> JSONValue {
+        ["variants": [["name": "default", "system": .string(system)]]]
+    }
 
     /// Endpoints every token may call (the model catalog is shared; lists are filtered).
     static let open: Set<String> = [
@@ -67,6 +73,8 @@ struct TenancyTests {
             template.replacingOccurrences(of: "{tenant}", with: tenant).replacingOccurrences(of: "{alias}", with: "r1")
                 .replacingOccurrences(of: "{key_id}", with: self.keyID).replacingOccurrences(of: "{revision}", with: "1")
                 .replacingOccurrences(of: "{provider}", with: "mock").replacingOccurrences(of: "{model}", with: "good")
+                .replacingOccurrences(of: "{prompt}", with: "p").replacingOccurrences(of: "{version}", with: "1")
+                .replacingOccurrences(of: "{label}", with: "production")
                 .replacingOccurrences(
                     of: "{token_id}",
                     with: template.hasPrefix("/admin/v1/tokens") ? self.platformTokenID : self.tenantTokenID
@@ -80,7 +88,7 @@ struct TenancyTests {
         for path in [
             "/admin/v1/config", "/admin/v1/tenants", "/admin/v1/tenants/acme", "/admin/v1/tenants/acme/keys",
             "/admin/v1/tenants/acme/routes", "/admin/v1/tenants/acme/tokens", "/admin/v1/tokens", "/admin/v1/providers",
-            "/admin/v1/models",
+            "/admin/v1/models", "/admin/v1/tenants/acme/prompts", "/admin/v1/tenants/acme/prompts/p/versions",
         ] {
             result.append(try await fixture.admin.send(.GET, path).1)
         }
@@ -91,6 +99,12 @@ struct TenancyTests {
         let (status, body) = try await fixture.admin.send(.POST, path, ["name": .string(name), "role": .string(role)])
         #expect(status == 201)
         return (try #require(body["id"]?.stringValue), try #require(body["secret"]?.stringValue))
+    }
+
+    /// Tenant `acme`'s prompt `p`, version 1, labelled `production`.
+    func seedPrompt(_ fixture: Fixture) async throws {
+        try await fixture.admin.send(.POST, "/admin/v1/tenants/acme/prompts/p/versions", Self.prompt(system: "hello"))
+        try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/prompts/p/labels/production", ["version": 1])
     }
 
     func walk(
@@ -134,6 +148,7 @@ struct TenancyTests {
         try await Fixture.with { fixture in
             try await fixture.seed()
             try await fixture.route("r1", "good")
+            try await self.seedPrompt(fixture)
             try await fixture.admin.send(.POST, "/admin/v1/tenants", ["name": "other"])
             try await fixture.route("mine", "good", tenant: "other")
             let (_, keys) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/keys")
@@ -169,6 +184,7 @@ struct TenancyTests {
         try await Fixture.with { fixture in
             try await fixture.seed()
             try await fixture.route("r1", "good")
+            try await self.seedPrompt(fixture)
             let (_, keys) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/keys")
             let keyID = try #require(keys["data"]?[0]?["id"]?.stringValue)
             let platform = try await self.token(fixture, "/admin/v1/tokens", name: "ops", role: "owner")
