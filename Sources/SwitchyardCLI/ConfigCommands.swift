@@ -58,8 +58,8 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Create or update tenants, providers, models and routes from YAML or JSON files.",
         discussion: """
-            Each object names its type in 'object:' (tenant, provider, model, route); the rest are the admin API's
-            fields, plus 'tenant:' for routes. Secrets can come from the environment: 'api_key_env: NAME'.
+            Each object names its type in 'object:' (tenant, provider, model, prompt, route); the rest are the admin API's
+            fields, plus 'tenant:' for routes and prompts (a prompt also takes 'labels:', the labels to point at it). Secrets can come from the environment: 'api_key_env: NAME'.
             Unchanged objects create no revision. Exit status 1 when any object was refused, 2 on other errors.
             """
     )
@@ -92,6 +92,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     /// Applies one object; returns what happened.
     static func apply(_ object: ConfigObject, admin: AdminClient, dryRun: Bool) async throws -> String {
+        if object.kind == .prompt { return try await Self.applyPrompt(object, admin: admin, dryRun: dryRun) }
         let (status, current) = try await admin.send(.GET, object.path, allow: [404])
         let exists = status != 404
         if exists, !object.body.keys.contains("api_key"), !object.body.keys.contains("credentials"),
@@ -150,6 +151,39 @@ struct ApplyCommand: AsyncParsableCommand {
         }
     }
 
+    /// A prompt in a file is the version wanted now, and the labels that should point at it.
+    /// A spec equal to the newest version adds no version.
+    static func applyPrompt(_ object: ConfigObject, admin: AdminClient, dryRun: Bool) async throws -> String {
+        var body = object.body
+        let labels = (body.removeValue(forKey: "labels")?.arrayValue ?? []).compactMap(\.stringValue)
+        let (status, live) = try await admin.send(.GET, object.path, allow: [404])
+        let latest = status == 404 ? nil : live["latest"]
+        let same = latest.map { Self.samePrompt($0, body) } ?? false
+        if dryRun {
+            let moves = labels.filter { live["labels"]?[$0]?.intValue != (same ? live["latest_version"]?.intValue : -1) }
+            let labelText = moves.isEmpty ? "" : ", would move labels \(moves.joined(separator: ", "))"
+            return (same ? "unchanged" : status == 404 ? "would create" : "would add a version") + labelText
+        }
+        let (written, version) = try await admin.send(.POST, object.path + "/versions", .object(body))
+        let number = version["version"]?.intValue ?? 0
+        var moved: [String] = []
+        for label in labels where live["labels"]?[label]?.intValue != number {
+            try await admin.send(.PUT, object.path + "/labels/" + ConfigObject.escape(label), ["version": .int(number)])
+            moved.append(label)
+        }
+        let what = written == 201 ? (status == 404 ? "created" : "new version") : "unchanged"
+        return "\(what) (version \(number))" + (moved.isEmpty ? "" : ", labels \(moved.joined(separator: ", ")) → \(number)")
+    }
+
+    /// Whether a live version (as the API renders it) holds the spec and comment of a file.
+    static func samePrompt(_ live: JSONValue, _ body: [String: JSONValue]) -> Bool {
+        let specFields: Set<String> = ["variables", "variants", "tools", "response_schema", "on_invalid_output"]
+        guard let wanted = try? PromptSpec(json: .object(body.filter { specFields.contains($0.key) })),
+            let existing = try? PromptSpec(json: .object((live.objectValue ?? [:]).filter { specFields.contains($0.key) }))
+        else { return false }
+        return wanted == existing && (body["comment"]?.stringValue ?? "") == (live["comment"]?.stringValue ?? "")
+    }
+
     static func revision(_ answer: JSONValue) -> String {
         answer["revision"]?.intValue.map { " (revision \($0))" } ?? ""
     }
@@ -166,22 +200,24 @@ struct ApplyCommand: AsyncParsableCommand {
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
-        abstract: "Show tenants, providers, models or routes, in a form 'apply' accepts."
+        abstract: "Show tenants, providers, models, prompts or routes, in a form 'apply' accepts."
     )
 
     enum What: String, ExpressibleByArgument, CaseIterable {
-        case tenants, tenant, providers, provider, models, model, routes, route
+        case tenants, tenant, providers, provider, models, model, prompts, prompt, routes, route
     }
 
-    @Argument(help: "tenants | providers | models | routes (singular with a NAME).") var what: What
+    @Argument(help: "tenants | providers | models | prompts | routes (singular with a NAME).") var what: What
     @Argument(help: "One object's name (a route's alias).") var name: String?
-    @Option(help: "The tenant whose routes to show.") var tenant: String?
+    @Option(help: "The tenant whose routes or prompts to show.") var tenant: String?
     @Option(name: .shortAndLong, help: "yaml or json.") var output = "yaml"
     @OptionGroup var connection: AdminConnection
 
     func validate() throws {
         guard ["yaml", "json"].contains(self.output) else { throw ValidationError("--output must be yaml or json") }
-        if [.routes, .route].contains(self.what), self.tenant == nil { throw ValidationError("routes need --tenant") }
+        if [.routes, .route, .prompts, .prompt].contains(self.what), self.tenant == nil {
+            throw ValidationError("routes and prompts need --tenant")
+        }
     }
 
     func run() async throws {
@@ -190,6 +226,7 @@ struct GetCommand: AsyncParsableCommand {
         case .tenants, .tenant: kind = .tenant
         case .providers, .provider: kind = .provider
         case .models, .model: kind = .model
+        case .prompts, .prompt: kind = .prompt
         case .routes, .route: kind = .route
         }
         let collection: String =
@@ -197,13 +234,22 @@ struct GetCommand: AsyncParsableCommand {
             case .tenant: "/admin/v1/tenants"
             case .provider: "/admin/v1/providers"
             case .model: "/admin/v1/models"
+            case .prompt: "/admin/v1/tenants/\(ConfigObject.escape(self.tenant ?? ""))/prompts"
             case .route: "/admin/v1/tenants/\(ConfigObject.escape(self.tenant ?? ""))/routes"
             }
         let items: [JSONValue] = try await self.connection.withClient { admin in
             if let name = self.name {
                 return [try await admin.send(.GET, collection + "/" + ConfigObject.escape(name)).1]
             }
-            return try await admin.send(.GET, collection).1["data"]?.arrayValue ?? []
+            let list = try await admin.send(.GET, collection).1["data"]?.arrayValue ?? []
+            guard kind == .prompt else { return list }
+            // A prompt's document is its newest version: read each one.
+            var prompts: [JSONValue] = []
+            for item in list {
+                let name = item["name"]?.stringValue ?? ""
+                prompts.append(try await admin.send(.GET, collection + "/" + ConfigObject.escape(name)).1)
+            }
+            return prompts
         }
         let documents = items.map { Self.document($0, kind: kind, tenant: self.tenant) }
         if self.output == "json" {
@@ -225,6 +271,13 @@ struct GetCommand: AsyncParsableCommand {
     /// An admin API record as an `apply` document.
     static func document(_ record: JSONValue, kind: ConfigObject.Kind, tenant: String?) -> JSONValue {
         var fields = record.objectValue ?? [:]
+        if kind == .prompt {
+            // The newest version, with the labels that point at it.
+            var latest = record["latest"]?.objectValue ?? [:]
+            for key in ["version", "created_at", "created_by"] { latest[key] = nil }
+            fields = latest
+            fields["name"] = record["name"] ?? .null
+        }
         for key in ["created_at", "updated_at", "created_by", "has_api_key", "revision"] { fields[key] = nil }
         if kind == .provider, case .array(let credentials) = fields["credentials"] ?? .null {
             // Keys are never returned; point at environment variables instead.
@@ -242,7 +295,7 @@ struct GetCommand: AsyncParsableCommand {
             }
         }
         fields["object"] = .string(kind.rawValue)
-        if kind == .route { fields["tenant"] = tenant.map(JSONValue.string) ?? .null }
+        if kind == .route || kind == .prompt { fields["tenant"] = tenant.map(JSONValue.string) ?? .null }
         return .object(fields)
     }
 }
@@ -320,6 +373,20 @@ struct DiffCommand: AsyncParsableCommand {
                     let (status, live) = try await admin.send(.GET, object.path, allow: [404])
                     if status == 404 {
                         say("\(object.label): would be created")
+                        differs = true
+                        continue
+                    }
+                    if object.kind == .prompt {
+                        var body = object.body
+                        body["labels"] = nil
+                        let specFields: Set<String> = ["variables", "variants", "tools", "response_schema", "on_invalid_output"]
+                        let latest = live["latest"] ?? .null
+                        guard !ApplyCommand.samePrompt(latest, body) else { continue }
+                        let old = JSONValue.object((latest.objectValue ?? [:]).filter { specFields.contains($0.key) })
+                        let new = JSONValue.object(body.filter { specFields.contains($0.key) })
+                        let canonical = { (value: JSONValue) in (try? PromptSpec(json: value))?.json ?? value }
+                        say("\(object.label): differs from version \(live["latest_version"]?.intValue ?? 0)")
+                        print(LineDiff.render(canonical(old).outline, canonical(new).outline), terminator: "")
                         differs = true
                         continue
                     }

@@ -11,7 +11,7 @@ import Yams
 /// environment of the `switchyard apply` process.
 public struct ConfigObject: Sendable, Hashable {
     public enum Kind: String, Sendable, CaseIterable, Comparable {
-        case tenant, provider, model, route
+        case tenant, provider, model, prompt, route
 
         /// Apply order: what others reference comes first.
         var rank: Int { Self.allCases.firstIndex(of: self) ?? 0 }
@@ -20,7 +20,7 @@ public struct ConfigObject: Sendable, Hashable {
 
     public var kind: Kind
     public var name: String
-    /// The owning tenant (routes only).
+    /// The owning tenant (routes and prompts).
     public var tenant: String?
     /// The admin API body: the object's fields without `object`, `tenant` and the name key.
     public var body: [String: JSONValue]
@@ -35,6 +35,7 @@ public struct ConfigObject: Sendable, Hashable {
         case .tenant: "/admin/v1/tenants/\(Self.escape(self.name))"
         case .provider: "/admin/v1/providers/\(Self.escape(self.name))"
         case .model: "/admin/v1/models/\(Self.escape(self.name))"
+        case .prompt: "/admin/v1/tenants/\(Self.escape(self.tenant ?? ""))/prompts/\(Self.escape(self.name))"
         case .route: "/admin/v1/tenants/\(Self.escape(self.tenant ?? ""))/routes/\(Self.escape(self.name))"
         }
     }
@@ -108,9 +109,9 @@ public enum ConfigDocuments {
             throw ConfigFileError("\(source): '\(nameKey)' is required for a \(kind.rawValue)")
         }
         var tenant: String?
-        if kind == .route {
+        if kind == .route || kind == .prompt {
             guard let owner = fields.removeValue(forKey: "tenant")?.stringValue, !owner.isEmpty else {
-                throw ConfigFileError("\(source): 'tenant' is required for a route")
+                throw ConfigFileError("\(source): 'tenant' is required for a \(kind.rawValue)")
             }
             tenant = owner
         }

@@ -106,6 +106,78 @@ import Testing
         }
     }
 
+    static let promptFile = """
+        object: route
+        tenant: shop
+        alias: helper
+        default: {model: helper-model, prompt: "support@production"}
+        ---
+        object: prompt
+        tenant: shop
+        name: support
+        labels: [production]
+        comment: first cut
+        variables:
+          customer: {type: string}
+        variants:
+          - name: default
+            system: |
+              You help {{customer}}.
+              Be brief.
+        ---
+        object: tenant
+        name: shop
+        ---
+        object: provider
+        name: cli-upstream
+        kind: openai_compatible
+        base_url: http://127.0.0.1:9/v1
+        ---
+        object: model
+        name: helper-model
+        provider: cli-upstream
+        upstream_model: m
+        input_price_per_mtok: 1
+        output_price_per_mtok: 1
+        """
+
+    /// Prompts as code: a file's prompt is the version wanted and the labels pointing at it;
+    /// applied before the routes that use it, idempotent, diffable, and `get` round-trips.
+    @Test func promptsApplyAsVersionsWithLabels() async throws {
+        try await Fixture.with { fixture in
+            let path = try self.write(Self.promptFile)
+            var apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            try await apply.run()
+            let base = "/admin/v1/tenants/shop/prompts/support"
+            var (_, prompt) = try await fixture.admin.send(.GET, base)
+            #expect(prompt["latest_version"] == 1 && prompt["labels"] == ["production": 1])
+            #expect(prompt["latest"]?["variants"]?[0]?["system"] == "You help {{customer}}.\nBe brief.\n")
+            let version = try await fixture.configVersion()
+            apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            try await apply.run()
+            #expect(try await fixture.configVersion() == version)
+
+            // `get` prints a document that applies back unchanged.
+            let document = GetCommand.document(prompt, kind: .prompt, tenant: "shop")
+            #expect(document["labels"] == ["production"] && document["object"] == "prompt")
+            let got = try self.write(ConfigDocuments.render(document, yaml: true), name: "got.yaml")
+            apply = try ApplyCommand.parse(["-f", got] + self.connection(fixture))
+            try await apply.run()
+            #expect(try await fixture.configVersion() == version)
+
+            // A changed template: diff reports it, apply adds version 2 and moves the label.
+            let changed = try self.write(Self.promptFile.replacingOccurrences(of: "Be brief.", with: "Be very brief."), name: "changed.yaml")
+            let diff = try DiffCommand.parse(["-f", changed] + self.connection(fixture))
+            await #expect(throws: ExitCode(1)) { try await diff.run() }
+            apply = try ApplyCommand.parse(["-f", changed] + self.connection(fixture))
+            try await apply.run()
+            (_, prompt) = try await fixture.admin.send(.GET, base)
+            #expect(prompt["latest_version"] == 2 && prompt["labels"] == ["production": 2])
+            let same = try DiffCommand.parse(["-f", changed] + self.connection(fixture))
+            try await same.run()
+        }
+    }
+
     /// `diff -f` agrees with what `apply` would do: a tenant file without labels would clear them.
     @Test func diffShowsThatApplyWouldResetOmittedTenantFields() async throws {
         try await Fixture.with { fixture in
