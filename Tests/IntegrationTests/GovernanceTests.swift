@@ -61,7 +61,12 @@ struct GovernanceTests {
             )
             #expect(simulated["attempts"]?.arrayValue?.compactMap { $0["model"]?.stringValue } == ["eu-notools", "eu-model"])
             let skipped = simulated["skipped"]?.arrayValue ?? []
-            #expect(skipped.contains { $0["model"] == "us-model" && $0["reason"]?.stringValue?.contains("tenant policy") == true && $0["reason"]?.stringValue?.contains("region=us") == true })
+            #expect(
+                skipped.contains {
+                    $0["model"] == "us-model" && $0["reason"]?.stringValue?.contains("tenant policy") == true
+                        && $0["reason"]?.stringValue?.contains("region=us") == true
+                }
+            )
             #expect(simulated["refused"] == .null)
 
             // A key limited to the US on top of an EU-only tenant: nothing may serve it.

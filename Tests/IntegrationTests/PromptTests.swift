@@ -262,10 +262,72 @@ struct PromptTests {
             #expect(badVersion == 422 && badBody["error"]?["field"] == "variants[0].system", "\(badBody)")
             let (badLabel, _) = try await fixture.admin.send(.PUT, path + "/labels/staging", ["version": 7], allow: [422])
             #expect(badLabel == 422)
+            // A target whose model the prompt has no variant for is refused, at the target's field;
+            // so is a label move that would leave a following route without one.
+            let narrow = "/admin/v1/tenants/acme/prompts/narrow"
+            try await fixture.admin.send(.POST, narrow + "/versions", ["variants": [["name": "gpt", "models": ["echo-*"], "system": "a"]]])
+            try await fixture.admin.send(.POST, narrow + "/versions", ["variants": [["name": "good", "models": ["good"], "system": "b"]]])
+            try await fixture.admin.send(.PUT, narrow + "/labels/prod", ["version": 1])
+            try await fixture.route("narrow", spec: ["default": ["model": "echo-gpt", "prompt": "narrow@prod"]])
+            let (uncovered, uncoveredError) = try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/tenants/acme/routes/narrow2",
+                ["default": ["model": "echo-gpt", "prompt": "narrow@1"], "fallbacks": [["model": "good"]]],
+                allow: [422]
+            )
+            #expect(uncovered == 422 && uncoveredError["error"]?["field"] == "fallbacks[0].model", "\(uncoveredError)")
+            let (move, moveError) = try await fixture.admin.send(.PUT, narrow + "/labels/prod", ["version": 2], allow: [409])
+            #expect(move == 409 && moveError["error"]?["message"]?.stringValue?.contains("route 'narrow'") == true, "\(moveError)")
+            // Text the database cannot store is refused with its field.
+            let (nul, nulError) = try await fixture.admin.send(
+                .POST,
+                narrow + "/versions",
+                ["variants": [["name": "x", "system": "a\u{0}b"]]],
+                allow: [422]
+            )
+            #expect(nul == 422 && nulError["error"]?["field"] == "variants[0].system", "\(nulError)")
+
             // Once no route follows it, the label can go.
             try await fixture.route("direct", spec: ["default": ["model": "echo-gpt", "prompt": "support@2"]])
             let (deleted, _) = try await fixture.admin.send(.DELETE, path + "/labels/production")
             #expect(deleted == 204)
+        }
+    }
+
+    /// A prompt's tools reach each provider under that provider's names and argument names, and
+    /// the client always sees the prompt's own.
+    @Test func toolsAreRenamedPerProviderAndMappedBack() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            let tool: JSONValue = [
+                "name": "lookup_order", "description": "Find an order",
+                "parameters": ["type": "object", "required": ["order_id"], "properties": ["order_id": ["type": "string"]]],
+                "names": ["anthropic": "lookupOrder"], "arguments": ["anthropic": ["order_id": "orderId"]],
+            ]
+            try await fixture.admin.send(
+                .POST,
+                "/admin/v1/tenants/acme/prompts/orders/versions",
+                ["variants": [["name": "default", "system": "You look up orders."]], "tools": [tool]]
+            )
+            try await fixture.route("orders-claude", spec: ["default": ["model": "claude", "prompt": "orders@1"]])
+            try await fixture.route("orders-gpt", spec: ["default": ["model": "good", "prompt": "orders@1"]])
+            let node = try await fixture.node()
+            defer { Task { await node.stop() } }
+            for route in ["orders-claude", "orders-gpt"] {
+                #expect(
+                    await eventually(timeout: .seconds(3)) {
+                        try await Self.ask(fixture, node, key: key, route: route, variables: [:]).status == 200
+                    }
+                )
+                let answer = try await Self.ask(fixture, node, key: key, route: route, variables: [:])
+                let call = answer.json["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]
+                #expect(call?["name"] == "lookup_order", "\(route): \(answer.body)")
+                let arguments = try JSONValue(parsing: (call?["arguments"]?.stringValue ?? "").utf8)
+                #expect(arguments == ["order_id": "mock"], "\(route)")
+            }
+            // Streams cannot be mapped back: a prompt that renames tools for Anthropic refuses them there.
+            let streamed = try await Self.ask(fixture, node, key: key, route: "orders-claude", variables: [:], stream: true)
+            #expect(streamed.status == 400, "\(streamed.body)")
         }
     }
 

@@ -294,6 +294,9 @@ public struct AdminAPI: Sendable {
         if case .tenant(let own) = self.principal.scope {
             if let asked = filter.tenant, asked != own { return .json(["data": [], "next_before_id": .null]) }
             filter.tenant = own
+            // A tenant name can be reused after a delete: the history of the earlier one is not theirs.
+            guard let tenant = try await self.store.tenant(own) else { return .json(["data": [], "next_before_id": .null]) }
+            filter.since = max(filter.since ?? tenant.createdAt, tenant.createdAt)
         }
         for value in [filter.tenant, filter.objectType, filter.objectID, filter.actor, filter.action].compactMap({ $0 })
         where value.utf8.contains(0) || value.utf8.count > 512 {
@@ -464,10 +467,36 @@ public struct AdminAPI: Sendable {
             throw AdminError(.contentTooLarge, code: "body_too_large", message: "The request body exceeds \(Self.maxBodyBytes) bytes.")
         }
         if buffer.readableBytes == 0, emptyIsObject { return [:] }
+        let value: JSONValue
         do {
-            return try JSONValue(parsing: buffer.readableBytesView)
+            value = try JSONValue(parsing: buffer.readableBytesView)
         } catch {
             throw AdminError.invalidJSON
+        }
+        // PostgreSQL text cannot hold U+0000: refuse it here, naming the field, not at the insert.
+        if let path = Self.pathOfNUL(value, path: "") {
+            throw AdminError.invalid(path.isEmpty ? "$" : path, "must not contain the NUL character (U+0000)")
+        }
+        return value
+    }
+
+    /// The field path of the first string (or key) containing U+0000, if any.
+    static func pathOfNUL(_ value: JSONValue, path: String) -> String? {
+        switch value {
+        case .string(let text): return text.utf8.contains(0) ? path : nil
+        case .array(let items):
+            for (index, item) in items.enumerated() {
+                if let found = Self.pathOfNUL(item, path: "\(path)[\(index)]") { return found }
+            }
+            return nil
+        case .object(let fields):
+            for (key, item) in fields.sorted(by: { $0.key < $1.key }) {
+                let child = FieldReader.join(path, key)
+                if key.utf8.contains(0) { return child }
+                if let found = Self.pathOfNUL(item, path: child) { return found }
+            }
+            return nil
+        default: return nil
         }
     }
 

@@ -14,6 +14,9 @@ struct AdminPrincipal: Sendable, Hashable {
 
     /// The bootstrap token: platform owner.
     static let bootstrap = AdminPrincipal(scope: .platform, role: .owner, actor: "admin", tokenID: nil)
+    /// What a handler sees if it ever runs without the middleware: a viewer of no tenant, so it
+    /// fails closed (404 on tenants, 403 elsewhere).
+    static let nobody = AdminPrincipal(scope: .tenant(""), role: .viewer, actor: "anonymous", tokenID: nil)
 
     /// Set by ``AdminAuthMiddleware`` for the handler it calls.
     @TaskLocal static var current: AdminPrincipal?
@@ -69,7 +72,7 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension AdminAPI {
     /// The caller of the current request.
-    var principal: AdminPrincipal { AdminPrincipal.current ?? .bootstrap }
+    var principal: AdminPrincipal { AdminPrincipal.current ?? .nobody }
 
     /// The audit actor of the current request.
     var actor: String { self.principal.actor }

@@ -34,10 +34,26 @@ extension AdminAPI {
             let version = try await self.mapped { try await self.store.deletePrompt(tenant: prompt.tenant, name: prompt.name, actor: self.actor) }
             return Response(status: .noContent, headers: Self.versionHeader(version))
         }
-        admin.get("tenants/:tenant/prompts/:prompt/versions") { _, context in
+        admin.get("tenants/:tenant/prompts/:prompt/versions") { request, context in
             let prompt = try await self.requirePrompt(context, .read)
-            let versions = try await self.store.promptVersions(tenant: prompt.tenant, name: prompt.name)
-            return Self.list(versions.map { Self.render($0, labels: prompt.labels) })
+            let query = request.uri.queryParameters
+            var limit = 50
+            if let text = query.get("limit") {
+                guard let number = Int(text), (1...500).contains(number) else {
+                    throw AdminError.invalid("limit", "must be an integer from 1 to 500")
+                }
+                limit = number
+            }
+            var before: Int?
+            if let text = query.get("before_version") {
+                guard let number = Int(text), number > 0 else { throw AdminError.invalid("before_version", "must be a version number") }
+                before = number
+            }
+            let versions = try await self.store.promptVersions(tenant: prompt.tenant, name: prompt.name, before: before, limit: limit)
+            let next: JSONValue = versions.count == limit ? versions.last.map { .int(Int64($0.version)) } ?? .null : .null
+            return JSONValue.object([
+                "data": .array(versions.map { Self.render($0, labels: prompt.labels) }), "next_before_version": next,
+            ])
         }
         admin.post("tenants/:tenant/prompts/:prompt/versions") { request, context in
             let tenant = try await self.requireTenant(context, .write)
@@ -86,6 +102,11 @@ extension AdminAPI {
             }
             let reader = try FieldReader(try await Self.body(request, context), allowed: ["version"])
             guard let number = try reader.integer("version", in: 1...Int(Int32.max)) else { throw AdminError.invalid("version", "is required") }
+            if prompt.labels[label] == nil, prompt.labels.count >= Self.maxLabelsPerPrompt {
+                throw AdminError.conflict(
+                    "prompt '\(prompt.name)' already has \(prompt.labels.count) labels, the limit is \(Self.maxLabelsPerPrompt)"
+                )
+            }
             let version = try await self.mapped(field: "version") {
                 try await self.store.setPromptLabel(tenant: prompt.tenant, name: prompt.name, label: label, version: number, actor: self.actor)
             }
@@ -112,11 +133,10 @@ extension AdminAPI {
             }
             let to = try version("to", default: prompt.latestVersion)
             let from = try version("from", default: max(1, to - 1))
-            let versions = try await self.store.promptVersions(tenant: prompt.tenant, name: prompt.name)
-            guard let old = versions.first(where: { $0.version == from }) else {
+            guard let old = try await self.store.promptVersions(tenant: prompt.tenant, name: prompt.name, version: from).first else {
                 throw AdminError.invalid("from", "prompt '\(prompt.name)' has no version \(from)")
             }
-            guard let new = versions.first(where: { $0.version == to }) else {
+            guard let new = try await self.store.promptVersions(tenant: prompt.tenant, name: prompt.name, version: to).first else {
                 throw AdminError.invalid("to", "prompt '\(prompt.name)' has no version \(to)")
             }
             let diff = LineDiff.render(old.spec.json.outline, new.spec.json.outline)
@@ -128,6 +148,7 @@ extension AdminAPI {
     }
 
     static let maxPromptsPerTenant = 1_000
+    static let maxLabelsPerPrompt = 32
 
     func requirePrompt(_ context: some RequestContext, _ need: AdminNeed) async throws -> PromptRecord {
         let tenant = try await self.requireTenant(context, need)

@@ -51,13 +51,20 @@ extension ConfigStore {
         return result
     }
 
-    /// A prompt's versions, newest first (`version` picks one).
-    public func promptVersions(tenant: String, name: String, version: Int? = nil) async throws -> [PromptVersionRecord] {
+    /// A prompt's versions, newest first: `version` picks one; `before` and `limit` page.
+    public func promptVersions(
+        tenant: String,
+        name: String,
+        version: Int? = nil,
+        before: Int? = nil,
+        limit: Int = 1_000
+    ) async throws -> [PromptVersionRecord] {
         let rows = try await self.boundedQuery(
             """
             SELECT version, spec::text, comment, created_by, created_at FROM prompt_versions
             WHERE tenant = \(tenant) AND name = \(name) AND (\(version)::integer IS NULL OR version = \(version))
-            ORDER BY version DESC
+                AND (\(before)::integer IS NULL OR version < \(before))
+            ORDER BY version DESC LIMIT \(limit)
             """,
             logger: self.logger
         )
@@ -89,7 +96,7 @@ extension ConfigStore {
         actor: String
     ) async throws -> (record: PromptVersionRecord, created: Bool, version: Int?) {
         guard try await self.tenant(tenant) != nil else { throw StoreError.notFound("tenant '\(tenant)' does not exist") }
-        if let latest = try await self.promptVersions(tenant: tenant, name: name).first, latest.spec == spec, latest.comment == comment {
+        if let latest = try await self.promptVersions(tenant: tenant, name: name, limit: 1).first, latest.spec == spec, latest.comment == comment {
             return (latest, false, nil)
         }
         let specText = String(decoding: spec.json.serialized(sortedKeys: true), as: UTF8.self)
@@ -160,6 +167,27 @@ extension ConfigStore {
                 logger: logger
             )
             try await Self.requireRow(found, else: StoreError.notFound("version \(version) of prompt '\(name)' does not exist"))
+            // Every route following the label must still find a variant for each of its models.
+            let target = try await Self.resolve(PromptRef(name: name, selector: .version(version)), tenant: tenant, connection)
+            let routes = try await connection.query(
+                """
+                SELECT r.alias, v.spec::text FROM route_prompt_refs p
+                JOIN routes r ON r.tenant = p.tenant AND r.alias = p.alias
+                JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
+                WHERE p.tenant = \(tenant) AND p.prompt = \(name) AND p.selector = \(label)
+                ORDER BY r.alias
+                """,
+                logger: logger
+            )
+            let followed = PromptRef(name: name, selector: .label(label))
+            for try await (alias, specText) in routes.decode((String, String).self) {
+                let route = try RouteSpec(json: try JSONValue(parsing: specText.utf8))
+                for use in route.promptUses where use.prompt == followed && target?.spec.variant(forModel: use.model) == nil {
+                    throw StoreError.conflict(
+                        "version \(version) of prompt '\(name)' has no variant for model '\(use.model)', which route '\(alias)' (\(use.field)) renders it for"
+                    )
+                }
+            }
             try await connection.query(
                 """
                 INSERT INTO prompt_labels (tenant, name, label, version, updated_by) VALUES (\(tenant), \(name), \(label), \(version), \(actor))
@@ -206,6 +234,52 @@ extension ConfigStore {
             )
             try await Self.requireRow(rows, else: StoreError.notFound("prompt '\(name)' does not exist in tenant '\(tenant)'"))
         }.1
+    }
+
+    /// Refuses a route whose targets would render a prompt version without a variant for their
+    /// model (the node would skip them), naming the target's field.
+    static func checkVariants(
+        _ uses: [(field: String, model: String, prompt: PromptRef)],
+        tenant: String,
+        _ connection: PostgresConnection
+    ) async throws {
+        var specs: [PromptRef: (version: Int, spec: PromptSpec)] = [:]
+        for use in uses {
+            if specs[use.prompt] == nil {
+                guard let resolved = try await Self.resolve(use.prompt, tenant: tenant, connection) else { continue }
+                specs[use.prompt] = resolved
+            }
+            guard let (version, spec) = specs[use.prompt], spec.variant(forModel: use.model) == nil else { continue }
+            throw FieldError(
+                use.field,
+                "prompt '\(use.prompt.name)@\(version)' has no variant for model '\(use.model)'; add a variant for it (or one without 'models'), or give this target its own prompt"
+            )
+        }
+    }
+
+    /// The version and spec a reference names, read in `connection`'s transaction.
+    static func resolve(_ ref: PromptRef, tenant: String, _ connection: PostgresConnection) async throws -> (version: Int, spec: PromptSpec)? {
+        let rows: PostgresRowSequence
+        switch ref.selector {
+        case .version(let number):
+            rows = try await connection.query(
+                "SELECT version, spec::text FROM prompt_versions WHERE tenant = \(tenant) AND name = \(ref.name) AND version = \(number)",
+                logger: connection.logger
+            )
+        case .label(let label):
+            rows = try await connection.query(
+                """
+                SELECT v.version, v.spec::text FROM prompt_labels l
+                JOIN prompt_versions v ON v.tenant = l.tenant AND v.name = l.name AND v.version = l.version
+                WHERE l.tenant = \(tenant) AND l.name = \(ref.name) AND l.label = \(label)
+                """,
+                logger: connection.logger
+            )
+        }
+        for try await (version, text) in rows.decode((Int, String).self) {
+            return (version, try PromptSpec(json: try JSONValue(parsing: text.utf8)))
+        }
+        return nil
     }
 
     static func refuseIfReferenced(tenant: String, prompt: String, selector: String?, _ connection: PostgresConnection) async throws {

@@ -121,6 +121,7 @@ extension ConfigStore {
                     }
                     try await Self.requireRow(found, else: StoreError.notFound("prompt '\(ref)' does not exist in tenant '\(tenant)'"))
                 }
+                try await Self.checkVariants(spec.promptUses, tenant: tenant, connection)
                 let bumped = try await connection.query(
                     """
                     INSERT INTO routes (tenant, alias, current_revision) VALUES (\(tenant), \(alias), 1)

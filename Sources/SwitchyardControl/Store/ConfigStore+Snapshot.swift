@@ -135,25 +135,33 @@ extension ConfigStore {
             let spec = try RouteSpec(json: try JSONValue(parsing: specText.utf8))
             tenants[tenant]?.routes.append(RouteConfig(alias: alias, revision: revision, spec: spec))
         }
-        // Prompt versions a node can need: those a label points at and those a route pins.
+        // Prompt versions and labels a node can need: only what routes reference (a pinned version,
+        // or a label a route follows and the version it points at), so prompt history and unused
+        // labels never grow the snapshot.
+        for try await (tenant, name, label, number) in try await connection.query(
+            """
+            SELECT l.tenant, l.name, l.label, l.version FROM prompt_labels l
+            WHERE EXISTS (SELECT 1 FROM route_prompt_refs r WHERE r.tenant = l.tenant AND r.prompt = l.name AND r.selector = l.label)
+            ORDER BY l.tenant, l.name, l.label
+            """,
+            logger: logger
+        ).decode((String, String, String, Int).self) {
+            tenants[tenant]?.promptLabels[name, default: [:]][label] = number
+        }
         for try await (tenant, name, number, specText) in try await connection.query(
             """
             SELECT v.tenant, v.name, v.version, v.spec::text FROM prompt_versions v
-            WHERE EXISTS (SELECT 1 FROM prompt_labels l WHERE l.tenant = v.tenant AND l.name = v.name AND l.version = v.version)
-               OR EXISTS (SELECT 1 FROM route_prompt_refs r
+            WHERE EXISTS (SELECT 1 FROM route_prompt_refs r
                           WHERE r.tenant = v.tenant AND r.prompt = v.name AND r.selector = v.version::text)
+               OR EXISTS (SELECT 1 FROM prompt_labels l JOIN route_prompt_refs r
+                              ON r.tenant = l.tenant AND r.prompt = l.name AND r.selector = l.label
+                          WHERE l.tenant = v.tenant AND l.name = v.name AND l.version = v.version)
             ORDER BY v.tenant, v.name, v.version
             """,
             logger: logger
         ).decode((String, String, Int, String).self) {
             let spec = try PromptSpec(json: try JSONValue(parsing: specText.utf8))
             tenants[tenant]?.prompts.append(PromptVersionConfig(name: name, version: number, spec: spec))
-        }
-        for try await (tenant, name, label, number) in try await connection.query(
-            "SELECT tenant, name, label, version FROM prompt_labels ORDER BY tenant, name, label",
-            logger: logger
-        ).decode((String, String, String, Int).self) {
-            tenants[tenant]?.promptLabels[name, default: [:]][label] = number
         }
         return SnapshotSource(
             version: version,

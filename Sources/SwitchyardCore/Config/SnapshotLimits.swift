@@ -81,6 +81,7 @@ extension ConfigSnapshot {
                 guard keyHashes.insert(key.sha256).inserted else { throw .init("duplicate API key hash in tenant '\(tenant.name)'") }
             }
             var aliases = Set<String>()
+            let promptVersions = Set(tenant.prompts.map { "\($0.name)@\($0.version)" })
             for route in tenant.routes {
                 guard aliases.insert(route.alias).inserted else {
                     throw .init("tenant '\(tenant.name)' has a duplicate route '\(route.alias)'")
@@ -100,7 +101,7 @@ extension ConfigSnapshot {
                         case .version(let number): number
                         case .label(let label): tenant.promptLabels[ref.name]?[label]
                         }
-                    guard let version, tenant.prompts.contains(where: { $0.name == ref.name && $0.version == version }) else {
+                    guard let version, promptVersions.contains("\(ref.name)@\(version)") else {
                         throw .init("route '\(tenant.name)/\(route.alias)' references prompt '\(ref)', which the snapshot does not carry")
                     }
                 }

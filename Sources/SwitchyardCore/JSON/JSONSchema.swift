@@ -31,7 +31,13 @@ public struct JSONSchema: Sendable, Hashable {
 
     /// Parses a schema; every error names the keyword's path under `path`
     /// (`response_schema.properties.price.type`).
+    /// The largest schema accepted, serialized: schemas are parsed on every node, so their cost is bounded.
+    public static let maximumBytes = 65_536
+
     public init(_ json: JSONValue, path: String = "response_schema") throws(FieldError) {
+        guard json.serialized().count <= Self.maximumBytes else {
+            throw .invalid(path, "must be at most \(Self.maximumBytes) bytes of JSON")
+        }
         self.root = try Node(parsing: json, path: path, depth: 1)
         self.json = json
     }
@@ -160,9 +166,10 @@ extension JSONSchema {
             case "required":
                 guard case .array(let names) = value else { throw .invalid(path, "must be a list of property names, not \(value.typeName)") }
                 var required: [String] = []
+                var seen = Set<String>()
                 for (index, name) in names.enumerated() {
                     guard let text = name.stringValue else { throw .invalid("\(path)[\(index)]", "must be a string, not \(name.typeName)") }
-                    guard !required.contains(text) else { throw .invalid("\(path)[\(index)]", "duplicate property '\(text)'") }
+                    guard seen.insert(text).inserted else { throw .invalid("\(path)[\(index)]", "duplicate property '\(text)'") }
                     required.append(text)
                 }
                 rules.required = required

@@ -206,7 +206,13 @@ public struct PromptSpec: Sendable, Hashable {
 
 extension PromptSpec {
     /// Parses and validates a prompt version's body.
+    /// The largest prompt version accepted, as JSON: versions travel to every node.
+    public static let maxSpecBytes = 524_288
+
     public init(json: JSONValue) throws(FieldError) {
+        guard json.serialized().count <= Self.maxSpecBytes else {
+            throw .invalid("$", "a prompt version must be at most \(Self.maxSpecBytes) bytes of JSON")
+        }
         let reader = try FieldReader(json, allowed: Self.fields)
         let variables = try Self.parseVariables(reader)
         let declared = variables.map(\.name)

@@ -346,6 +346,27 @@ extension RouteSpec {
         return self.fallbacks.firstIndex { $0.model == model }.map { "fallbacks[\($0)].model" }
     }
 
+    /// Every (target, prompt it renders) pair, with the target's model field: targets with their
+    /// own prompt, and fallbacks without one once per prompt a primary target may hand them.
+    public var promptUses: [(field: String, model: String, prompt: PromptRef)] {
+        var uses: [(field: String, model: String, prompt: PromptRef)] = []
+        var primaries: [PromptRef] = []
+        let branches = self.rules.enumerated().map { ("rules[\($0.offset)].then", $0.element.then) } + [("default", self.defaultBranch)]
+        for (prefix, branch) in branches {
+            for (field, target) in branch.fieldTargets(prefix: prefix) {
+                guard let prompt = target.prompt else { continue }
+                uses.append((field, target.model, prompt))
+                if !primaries.contains(prompt) { primaries.append(prompt) }
+            }
+        }
+        for (index, fallback) in self.fallbacks.enumerated() {
+            for prompt in fallback.prompt.map({ [$0] }) ?? primaries {
+                uses.append(("fallbacks[\(index)].model", fallback.model, prompt))
+            }
+        }
+        return uses
+    }
+
     /// Where the spec first references `prompt`, as a field path (for error messages).
     public func path(ofPrompt prompt: PromptRef) -> String? {
         for (index, rule) in self.rules.enumerated() {
@@ -357,6 +378,14 @@ extension RouteSpec {
 }
 
 extension Branch {
+    /// The branch's targets with the field path of each one's model.
+    func fieldTargets(prefix: String) -> [(String, Target)] {
+        switch self {
+        case .target(let target): [(prefix + ".model", target)]
+        case .split(let variants): variants.enumerated().map { ("\(prefix).split[\($0.offset)].model", $0.element.target) }
+        }
+    }
+
     func path(ofPrompt prompt: PromptRef) -> String? {
         switch self {
         case .target(let target): target.prompt == prompt ? ".prompt" : nil

@@ -103,13 +103,19 @@ public struct RoutingTable: Sendable {
                 }
                 attempt.prompt = prompt
             }
+            // Tools come from the client or from the prompt.
+            let needsTools = facts.tools || !(attempt.prompt?.spec.tools.isEmpty ?? true)
             if let refusal = tenantPolicy.refusal(of: attempt.model) {
-                plan.skipped.append(.init(model: attempt.model.name, reason: "tenant policy: \(refusal)"))
+                plan.skipped.append(.init(model: attempt.model.name, reason: "tenant policy: \(refusal)", byPolicy: true))
             } else if let refusal = keyPolicy.refusal(of: attempt.model) {
-                plan.skipped.append(.init(model: attempt.model.name, reason: "key policy: \(refusal)"))
-            } else if facts.tools, !attempt.model.capabilities.isEmpty, !attempt.model.capabilities.contains("tools") {
+                plan.skipped.append(.init(model: attempt.model.name, reason: "key policy: \(refusal)", byPolicy: true))
+            } else if needsTools, !attempt.model.capabilities.isEmpty, !attempt.model.capabilities.contains("tools") {
                 plan.skipped.append(
-                    .init(model: attempt.model.name, reason: "model '\(attempt.model.name)' lacks the 'tools' capability the request needs")
+                    .init(
+                        model: attempt.model.name,
+                        reason: "model '\(attempt.model.name)' lacks the 'tools' capability the request needs",
+                        byPolicy: true
+                    )
                 )
             } else {
                 kept.append(attempt)
@@ -202,6 +208,8 @@ public struct AttemptPlan: Sendable {
     public struct Skip: Sendable, Hashable {
         public var model: String
         public var reason: String
+        /// Skipped by a serving policy or a missing capability (not by a config fault).
+        public var byPolicy = false
     }
 
     public var tenant: String

@@ -91,11 +91,21 @@ struct ChatProxy: Sendable {
                 throw APIError.unknownModel(alias)
             }
             if plan.attempts.isEmpty {
+                let refusals = plan.skipped.filter(\.byPolicy)
+                guard refusals.isEmpty else {
+                    throw APIError(
+                        status: 403,
+                        type: "invalid_request_error",
+                        code: "policy_violation",
+                        message: "No target of the route '\(alias)' may serve this request: \(refusals.map(\.reason).joined(separator: "; "))."
+                    )
+                }
+                logger.error("route has no usable target", metadata: ["route": "\(alias)", "skipped": "\(plan.skipped.map(\.reason))"])
                 throw APIError(
-                    status: 403,
-                    type: "invalid_request_error",
-                    code: "policy_violation",
-                    message: "No target of the route '\(alias)' may serve this request: \(plan.skipped.map(\.reason).joined(separator: "; "))."
+                    status: 503,
+                    type: "upstream_error",
+                    code: "upstream_unavailable",
+                    message: "The route '\(alias)' has no usable target on this node."
                 )
             }
             // A prompt's variables are checked once, against the version the first attempt renders:
@@ -104,6 +114,9 @@ struct ChatProxy: Sendable {
             if case .chat(let chat, _) = operation {
                 if let prompt = plan.attempts[0].prompt {
                     promptValues = try prompt.spec.resolveVariables(chat.promptVariables, prompt: prompt.label)
+                    if chat.stream, let refusal = Executor.streamRefusal(prompt, attempt: plan.attempts[0]) {
+                        throw APIError.invalidRequest(refusal, param: "stream", code: "stream_unsupported_by_prompt")
+                    }
                 } else if !chat.hasMessages {
                     throw ChatRequest.noMessages
                 }

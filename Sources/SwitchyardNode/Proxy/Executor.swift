@@ -122,7 +122,8 @@ struct Executor {
                         kind: repair == nil ? "invalid_output" : "repair_failed"
                     )
                     let recovery = attempt.prompt?.spec.onInvalidOutput ?? .fail
-                    if recovery == .repair, repair == nil {
+                    // The repair is a retry of the target: it spends the target's retry budget.
+                    if recovery == .repair, repair == nil, resilience.allowRetry(attempt.model.name, policy: policy) {
                         repair = Repair(output: text, errors: errors)
                         self.note(.invalidOutput(errors.joined(separator: "; ")), attempt: attempt, decision: &decision)
                         continue retrying

@@ -79,7 +79,7 @@ extension Executor {
             }
             return .failed(failure, retryAfter: Self.retryAfter(response.headers))
         } catch let invalid as InvalidOutput {
-            self.proxy.metrics.attempt(provider: attempt.provider.name, model: attempt.model.name, outcome: "invalid_output")
+            // Counted by the executor, which decides the recovery.
             return .invalidOutput(text: invalid.text, errors: invalid.errors)
         } catch let error as APIError {
             // Decided, not a transport failure (e.g. an oversized answer): no fallback.
