@@ -62,6 +62,19 @@ if start_dev; then
   check "switchyard get lists the demo route" bash -c "'$bin/switchyard' get routes --tenant demo --env-file '$state/dev.env' | grep -q 'alias: demo-chat'"
   check "switchyard apply creates the example route" bash -c "'$bin/switchyard' apply -f docs/examples/canary.yaml --env-file '$state/dev.env' | grep -q 'demo/demo-canary: created'"
   check "a second apply changes nothing" bash -c "'$bin/switchyard' apply -f docs/examples/canary.yaml --env-file '$state/dev.env' | grep -q 'demo/demo-canary: unchanged'"
+  check "switchyard apply creates the example prompt and its route" bash -c "'$bin/switchyard' apply -f docs/examples/prompts.yaml --env-file '$state/dev.env' | grep -q 'demo/support-reply: created (version 1)'"
+  prompted() { # node URL, prompt_variables JSON -> prints the response head and body
+    curl -s -D - -m 20 "$1/v1/chat/completions" -H "Authorization: Bearer $SWITCHYARD_DEMO_KEY" -H "Content-Type: application/json" \
+      -d "{\"model\":\"demo-support\",\"messages\":[{\"role\":\"user\",\"content\":\"where is my parcel\"}],\"metadata\":{\"prompt_variables\":$2}}"
+  }
+  prompt_ok=0
+  for _ in $(seq 1 20); do
+    prompted "$node1" '{"customer":"Acme"}' | grep -qi '^x-switchyard-prompt: support-reply@1' && { prompt_ok=1; break; }
+    sleep 0.25
+  done
+  check "the node renders the prompt for the route" test "$prompt_ok" = 1
+  missing=$(prompted "$node1" '{}')
+  check "a missing prompt variable is a 400 that names it" grep -q '"code":"missing_prompt_variable"' <<< "$missing"
 
   pkill -TERM -f -- "switchyard-control --port $base"
   for _ in $(seq 1 40); do curl -s -m 1 "$SWITCHYARD_ADMIN_URL/healthz" >/dev/null || break; sleep 0.25; done

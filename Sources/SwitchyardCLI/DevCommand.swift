@@ -227,7 +227,9 @@ final class SignalBox: Sendable {
 
 /// Writes a line to standard output at once (`print` is block-buffered when stdout is a file or pipe).
 func say(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    // A reader that went away (`switchyard apply … | head -1`) must not stop the work half done:
+    // the output is dropped, the command goes on.
+    try? FileHandle.standardOutput.write(contentsOf: Data((text + "\n").utf8))
 }
 
 enum MockHash {
