@@ -1,8 +1,10 @@
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 import SwitchyardCLI
 import SwitchyardControl
+import SwitchyardCore
 import SwitchyardTesting
 import Testing
 
@@ -20,9 +22,9 @@ struct SDKTests {
 
     /// (script, base URL suffix, model behind the route, checks in the script)
     static let cases: [(String, String, String, Int)] = [
-        ("openai_sdk_check.py", "/v1", "good", 9), ("openai_sdk_check.py", "/v1", "claude", 9),
-        ("openai_sdk_check.py", "/v1", "gemini", 9), ("anthropic_sdk_check.py", "", "good", 8),
-        ("anthropic_sdk_check.py", "", "claude", 8), ("anthropic_sdk_check.py", "", "gemini", 8),
+        ("openai_sdk_check.py", "/v1", "good", 10), ("openai_sdk_check.py", "/v1", "claude", 10),
+        ("openai_sdk_check.py", "/v1", "gemini", 10), ("anthropic_sdk_check.py", "", "good", 9),
+        ("anthropic_sdk_check.py", "", "claude", 9), ("anthropic_sdk_check.py", "", "gemini", 9),
     ]
 
     @Test(
@@ -34,6 +36,16 @@ struct SDKTests {
         try await Fixture.with(tokenLatencyMs: 5) { fixture in
             let key = try await fixture.seed()
             try await fixture.route("sdk-chat", model)
+            // A prompt whose user template the mock answers: "mock reply to: Question from <customer>".
+            try await fixture.admin.send(
+                .POST,
+                "/admin/v1/tenants/acme/prompts/sdk-prompt/versions",
+                [
+                    "variables": ["customer": ["type": "string"]],
+                    "variants": [["name": "default", "system": "Be brief.", "user": "Question from {{customer}}"]],
+                ]
+            )
+            try await fixture.route("sdk-prompt", spec: ["default": ["model": .string(model), "prompt": "sdk-prompt@1"]])
             let node = try await fixture.node()
             #expect(await fixture.waitForRoute(node, key: key, alias: "sdk-chat", timeout: .seconds(5)))
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

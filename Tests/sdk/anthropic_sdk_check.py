@@ -19,7 +19,7 @@ import sys
 import anthropic
 from anthropic import Anthropic
 
-from checklib import API_KEY, BASE_URL, MODEL, CheckFailed, check, expect, expect_eq, main
+from checklib import API_KEY, BASE_URL, MODEL, PROMPT_MODEL, CheckFailed, check, expect, expect_eq, main
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -65,6 +65,21 @@ def messages_headers():
     expect_eq(raw.headers.get("x-switchyard-route"), MODEL, "header x-switchyard-route")
     expect(bool(raw.headers.get("x-switchyard-trace-id")), "header x-switchyard-trace-id missing")
     expect_eq(raw.parse().content[0].text, "mock reply to: hi", "parsed content")
+
+
+@check("prompt_variables")
+def prompt_variables():
+    # `metadata` is typed with `user_id` only; the variables travel as an extra field.
+    raw = make_client().messages.with_raw_response.create(
+        model=PROMPT_MODEL,
+        max_tokens=64,
+        messages=user("hi"),
+        extra_body={"metadata": {"user_id": "u-1", "prompt_variables": {"customer": "Ada"}}},
+    )
+    expect_eq(raw.headers.get("x-switchyard-prompt"), "sdk-prompt@1", "header x-switchyard-prompt")
+    # The template is the last user turn (providers that need alternating roles merge it with "hi").
+    text = raw.parse().content[0].text
+    expect(text.startswith("mock reply to: ") and text.endswith("Question from Ada"), f"rendered user template: {text!r}")
 
 
 @check("messages_stream")

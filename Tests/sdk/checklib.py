@@ -7,6 +7,8 @@ import traceback
 BASE_URL = os.environ.get("SWITCHYARD_BASE_URL", "")
 API_KEY = os.environ.get("SWITCHYARD_KEY", "")
 MODEL = os.environ.get("SWITCHYARD_MODEL", "")
+# A route whose target renders the prompt `sdk-prompt@1` (user template "Question from {{customer}}").
+PROMPT_MODEL = os.environ.get("SWITCHYARD_PROMPT_MODEL", "sdk-prompt")
 
 CHECKS = []
 

@@ -20,7 +20,7 @@ import sys
 import openai
 from openai import OpenAI
 
-from checklib import API_KEY, BASE_URL, MODEL, CheckFailed, check, expect, expect_eq, main
+from checklib import API_KEY, BASE_URL, MODEL, PROMPT_MODEL, CheckFailed, check, expect, expect_eq, main
 
 TIMEOUT = 20
 MAX_RETRIES = 0
@@ -289,7 +289,29 @@ def error_unknown_model():
     raise CheckFailed("expected NotFoundError, request succeeded")
 
 
-# 7. Models.
+# 7. A Switchyard prompt: variables as a JSON string, the only form typed metadata allows.
+
+
+@check("prompt_variables")
+def prompt_variables():
+    client = make_client()
+    raw = client.chat.completions.with_raw_response.create(
+        model=PROMPT_MODEL,
+        messages=[],
+        metadata={"prompt_variables": json.dumps({"customer": "Ada"})},
+    )
+    expect_eq(raw.headers.get("x-switchyard-prompt"), "sdk-prompt@1", "header x-switchyard-prompt")
+    expect_eq(raw.parse().choices[0].message.content, mock_reply("Question from Ada"), "rendered user template")
+    try:
+        client.chat.completions.create(model=PROMPT_MODEL, messages=[], metadata={"prompt_variables": "{}"})
+    except openai.BadRequestError as error:
+        expect_eq(error.code, "missing_prompt_variable", "error code")
+        expect_eq(error.param, "metadata.prompt_variables.customer", "error param")
+    else:
+        raise CheckFailed("a missing prompt variable was not refused")
+
+
+# 8. Models.
 
 
 @check("models_list")

@@ -95,7 +95,7 @@ extension PromptSpec {
     ///
     /// `sent` is a JSON object, a string holding one (typed SDKs only allow string metadata
     /// values), or nil. `prompt` names the prompt in messages (`support@3`). Undeclared names are
-    /// reported first, then missing ones, each in name order.
+    /// reported first; then declared variables in name order, each either missing or of the wrong type.
     public func resolveVariables(_ sent: JSONValue?, prompt: String) throws(APIError) -> [String: String] {
         let param = "metadata.prompt_variables"
         var provided: [String: JSONValue] = [:]

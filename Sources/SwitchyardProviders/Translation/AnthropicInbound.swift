@@ -70,6 +70,10 @@ public enum AnthropicInbound {
                 guard let id = user.stringValue else { throw Self.invalid("metadata.user_id", "Input should be a valid string") }
                 chat["user"] = .string(id)
             }
+            // A Switchyard prompt's variables, for the router only (never sent upstream).
+            if let variables = metadata["prompt_variables"], !variables.isNull {
+                chat["metadata"] = ["prompt_variables": variables]
+            }
         }
         if let stream = fields["stream"], !stream.isNull {
             guard let flag = stream.boolValue else { throw Self.invalid("stream", "Input should be a valid boolean") }
