@@ -163,7 +163,15 @@ struct PromptTests {
                 #expect(response.json["error"]?["code"]?.stringValue == code, "\(variables): \(response.body)")
                 #expect(response.json["error"]?["param"]?.stringValue == param, "\(variables): \(response.body)")
                 #expect(response.json["error"]?["message"]?.stringValue?.contains(named) == true, "\(response.body)")
+                #expect(response.headers["x-switchyard-route"] == "direct" && response.headers["x-switchyard-rule"] == "default")
             }
+            // Simulate answers what the node would: the same refusal, without calling anything.
+            let (_, simulated) = try await fixture.admin.send(
+                .POST,
+                "/admin/v1/tenants/acme/routes/direct/simulate",
+                ["body": ["messages": [], "metadata": ["prompt_variables": ["nickname": "A"]]]]
+            )
+            #expect(simulated["refused"]?["status"] == 400 && simulated["refused"]?["code"] == "unexpected_prompt_variable", "\(simulated)")
             // Variables as a JSON string (typed SDKs allow only string metadata values) work too.
             let encoded = try await Self.ask(fixture, node, key: key, route: "direct", variables: #"{"customer":"Ada"}"#)
             #expect(encoded.status == 200, "\(encoded.body)")

@@ -261,10 +261,10 @@ public struct AdminAPI: Sendable {
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.
     func audit(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
-        let known: Set<String> = ["limit", "tenant", "object_type", "object_id", "actor", "action", "since", "until", "before_id"]
-        for (key, _) in query where !known.contains(String(key)) {
-            throw AdminError.invalid(String(key), "unknown query parameter; use \(known.sorted().joined(separator: ", "))")
-        }
+        try Self.rejectUnknownParameters(
+            query.map { String($0.key) },
+            known: ["limit", "tenant", "object_type", "object_id", "actor", "action", "since", "until", "before_id"]
+        )
         func integer(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let text = query.get(name) else { return nil }
             guard let value = Int(text), range.contains(value) else {
@@ -399,6 +399,13 @@ public struct AdminAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Refuses a query parameter the endpoint does not read (a typo must not silently widen a filter).
+    static func rejectUnknownParameters(_ names: [String], known: Set<String>) throws {
+        for name in names where !known.contains(name) {
+            throw AdminError.invalid(name, "unknown query parameter; use \(known.sorted().joined(separator: ", "))")
+        }
+    }
 
     /// A path parameter, percent-decoded (`pp%3Ax` names `pp:x`).
     static func param(_ context: some RequestContext, _ name: String) throws -> String {

@@ -37,6 +37,10 @@ extension AdminAPI {
         admin.get("tenants/:tenant/prompts/:prompt/versions") { request, context in
             let prompt = try await self.requirePrompt(context, .read)
             let query = request.uri.queryParameters
+            try Self.rejectUnknownParameters(
+                query.map { String($0.key) },
+                known: ["limit", "before_version"]
+            )
             var limit = 50
             if let text = query.get("limit") {
                 guard let number = Int(text), (1...500).contains(number) else {
@@ -126,6 +130,10 @@ extension AdminAPI {
         admin.get("tenants/:tenant/prompts/:prompt/diff") { request, context in
             let prompt = try await self.requirePrompt(context, .read)
             let query = request.uri.queryParameters
+            try Self.rejectUnknownParameters(
+                query.map { String($0.key) },
+                known: ["from", "to"]
+            )
             func version(_ name: String, default fallback: Int) throws -> Int {
                 guard let text = query.get(name) else { return fallback }
                 guard let number = Int(text), number > 0 else { throw AdminError.invalid(name, "must be a version number") }

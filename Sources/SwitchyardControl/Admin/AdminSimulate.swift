@@ -26,7 +26,7 @@ extension AdminAPI {
         }
         let chat: ChatRequest
         do {
-            chat = try ChatRequest(json: body)
+            chat = try ChatRequest(json: body, allowEmptyMessages: true)
         } catch {
             throw AdminError.invalid(error.param.map { "body.\($0)" } ?? "body", error.message)
         }
@@ -117,10 +117,17 @@ extension AdminAPI {
         } catch {
             throw AdminError.conflict("route '\(route.alias)' names a model that is no longer in the catalog")
         }
-        return .json(Self.render(plan, facts: facts, stickySource: RequestFacts.stickySource(chat: chat, header: lookup)))
+        // What a node would answer before calling any upstream (policy, prompt variables, …).
+        var refusal: APIError?
+        do {
+            _ = try plan.preflight(chat)
+        } catch {
+            refusal = error
+        }
+        return .json(Self.render(plan, facts: facts, stickySource: RequestFacts.stickySource(chat: chat, header: lookup), refusal: refusal))
     }
 
-    static func render(_ plan: AttemptPlan, facts: RequestFacts, stickySource: String) -> JSONValue {
+    static func render(_ plan: AttemptPlan, facts: RequestFacts, stickySource: String, refusal: APIError?) -> JSONValue {
         let decision = plan.decision
         return [
             "route": .string(plan.route.alias),
@@ -155,12 +162,13 @@ extension AdminAPI {
                 }
             ),
             "skipped": .array(plan.skipped.map { ["model": .string($0.model), "reason": .string($0.reason)] }),
-            // What a node would answer when no target may serve the request.
-            "refused": plan.attempts.isEmpty
-                ? [
-                    "status": 403, "code": "policy_violation",
-                    "message": .string("No target of the route '\(plan.route.alias)' may serve this request."),
-                ] : .null,
+            // What a node would answer instead of calling a target.
+            "refused": refusal.map { error in
+                [
+                    "status": .int(Int64(error.status)), "code": error.code.map(JSONValue.string) ?? .null,
+                    "param": error.param.map(JSONValue.string) ?? .null, "message": .string(error.message),
+                ]
+            } ?? .null,
         ]
     }
 }

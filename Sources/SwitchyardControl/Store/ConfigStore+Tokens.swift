@@ -173,8 +173,18 @@ extension ConfigStore {
         }
         if existing.revokedAt != nil { return existing }
         let logger = self.logger
-        let change = Change(actor: actor, action: "revoke", objectType: "admin_token", objectID: id, tenant: scope.tenant)
-        return try await self.auditedWithoutVersion(change) { connection in
+        let change = Change(
+            actor: actor,
+            action: "revoke",
+            objectType: "admin_token",
+            objectID: id,
+            tenant: scope.tenant,
+            detail: ["name": .string(existing.name), "role": .string(existing.role.rawValue), "revoked": true]
+        )
+        let before: JSONValue = [
+            "name": .string(existing.name), "role": .string(existing.role.rawValue), "prefix": .string(existing.prefix), "revoked": false,
+        ]
+        return try await self.auditedWithoutVersion(change, before: before) { connection in
             let rows = try await connection.query(
                 """
                 UPDATE admin_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = \(id)
@@ -191,6 +201,7 @@ extension ConfigStore {
     /// config version: for objects nodes never see (admin tokens).
     func auditedWithoutVersion<T: Sendable>(
         _ change: Change,
+        before: JSONValue = .null,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let logger = self.logger
@@ -199,7 +210,7 @@ extension ConfigStore {
                 try await self.client.withTransaction(logger: logger) { connection in
                     let result = try await body(connection)
                     let detail = String(
-                        decoding: JSONValue.object(["before": .null, "after": change.detail.isEmpty ? .null : .object(change.detail)])
+                        decoding: JSONValue.object(["before": before, "after": change.detail.isEmpty ? .null : .object(change.detail)])
                             .serialized(sortedKeys: true),
                         as: UTF8.self
                     )

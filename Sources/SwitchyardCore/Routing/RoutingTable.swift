@@ -298,3 +298,63 @@ public enum AttemptFailure: Error, Sendable, Hashable {
         }
     }
 }
+
+extension AttemptPlan {
+    /// What a node answers before calling any upstream, if the request cannot go ahead: no
+    /// target left (403 when a policy refused them, 503 when the config left none), or, for a
+    /// chat, the prompt's checks (variables, streaming, tools) and an empty conversation.
+    /// Returns the prompt's rendered variables. `simulate` runs the same checks.
+    public func preflight(_ chat: ChatRequest?) throws(APIError) -> [String: String] {
+        guard let first = self.attempts.first else {
+            let refusals = self.skipped.filter(\.byPolicy)
+            if !refusals.isEmpty {
+                throw APIError(
+                    status: 403,
+                    type: "invalid_request_error",
+                    code: "policy_violation",
+                    message: "No target of the route '\(self.route.alias)' may serve this request: \(refusals.map(\.reason).joined(separator: "; "))."
+                )
+            }
+            throw APIError(
+                status: 503,
+                type: "upstream_error",
+                code: "upstream_unavailable",
+                message: "The route '\(self.route.alias)' has no usable target on this node."
+            )
+        }
+        guard let chat else { return [:] }
+        guard let prompt = first.prompt else {
+            if !chat.hasMessages { throw ChatRequest.noMessages }
+            return [:]
+        }
+        let values = try prompt.spec.resolveVariables(chat.promptVariables, prompt: prompt.label)
+        if chat.stream, let refusal = prompt.streamRefusal(model: first.model.name, kind: first.provider.kind) {
+            throw APIError.invalidRequest(refusal, param: "stream", code: "stream_unsupported_by_prompt")
+        }
+        if chat.hasTools, !prompt.spec.tools.isEmpty {
+            throw APIError.invalidRequest(
+                "The prompt '\(prompt.label)' defines the tools for this route; send no 'tools'.",
+                param: "tools",
+                code: "tools_conflict_with_prompt"
+            )
+        }
+        return values
+    }
+}
+
+extension ResolvedPrompt {
+    /// Why this prompt cannot stream for `model` on a `kind` provider, if it cannot: a response
+    /// schema is checked on the whole answer, and renamed tool calls are mapped back on complete
+    /// answers only.
+    public func streamRefusal(model: String, kind: ProviderKind) -> String? {
+        guard let variant = self.spec.variant(forModel: model) else { return nil }
+        if self.spec.responseSchema(for: variant) != nil {
+            return "The prompt '\(self.label)' declares a response schema; its answers are checked before they are sent, so ask with stream: false."
+        }
+        if self.spec.hasToolMapping(for: kind) {
+            return
+                "The prompt '\(self.label)' renames tools for \(kind.rawValue) models; tool calls are mapped back on complete answers only, so ask with stream: false."
+        }
+        return nil
+    }
+}

@@ -90,42 +90,20 @@ struct ChatProxy: Sendable {
             } catch {
                 throw APIError.unknownModel(alias)
             }
-            if plan.attempts.isEmpty {
-                let refusals = plan.skipped.filter(\.byPolicy)
-                guard refusals.isEmpty else {
-                    throw APIError(
-                        status: 403,
-                        type: "invalid_request_error",
-                        code: "policy_violation",
-                        message: "No target of the route '\(alias)' may serve this request: \(refusals.map(\.reason).joined(separator: "; "))."
-                    )
-                }
-                logger.error("route has no usable target", metadata: ["route": "\(alias)", "skipped": "\(plan.skipped.map(\.reason))"])
-                throw APIError(
-                    status: 503,
-                    type: "upstream_error",
-                    code: "upstream_unavailable",
-                    message: "The route '\(alias)' has no usable target on this node."
-                )
-            }
-            // A prompt's variables are checked once, against the version the first attempt renders:
-            // a missing or unexpected one is the client's error, named, before any upstream call.
-            var promptValues: [String: String] = [:]
-            if case .chat(let chat, _) = operation {
-                if let prompt = plan.attempts[0].prompt {
-                    promptValues = try prompt.spec.resolveVariables(chat.promptVariables, prompt: prompt.label)
-                    if chat.stream, let refusal = Executor.streamRefusal(prompt, attempt: plan.attempts[0]) {
-                        throw APIError.invalidRequest(refusal, param: "stream", code: "stream_unsupported_by_prompt")
-                    }
-                } else if !chat.hasMessages {
-                    throw ChatRequest.noMessages
-                }
-            }
             decision.route = plan.route.alias
             decision.revision = String(plan.route.revision)
             decision.rule = plan.decision.rule
             decision.variant = plan.decision.variant
             routeLabel = plan.label
+            // Refusals decided before any upstream call: the policy, and a prompt's variables.
+            let chat: ChatRequest? = if case .chat(let chat, _) = operation { chat } else { nil }
+            let promptValues: [String: String]
+            do {
+                promptValues = try plan.preflight(chat)
+            } catch {
+                if error.status == 503 { logger.error("route has no usable target", metadata: ["route": "\(alias)"]) }
+                throw error
+            }
             let executor = Executor(
                 proxy: self,
                 plan: plan,

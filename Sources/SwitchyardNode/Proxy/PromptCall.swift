@@ -31,7 +31,7 @@ extension Executor {
             throw TranslationError("prompt '\(prompt.label)' has no variant for model '\(attempt.model.name)'")
         }
         let schema = spec.responseSchema(for: variant)
-        if chat.stream, let refusal = Self.streamRefusal(prompt, attempt: attempt) { throw TranslationError(refusal) }
+        if chat.stream, let refusal = prompt.streamRefusal(model: attempt.model.name, kind: kind) { throw TranslationError(refusal) }
         var rendered: [String: JSONValue]
         do {
             let values =
@@ -61,20 +61,6 @@ extension Executor {
             rendered["messages"] = .array(messages)
         }
         return rendered
-    }
-
-    /// Why `attempt` cannot stream its prompt, if it cannot: a response schema is checked on the
-    /// whole answer, and renamed tool calls are mapped back on complete answers only.
-    static func streamRefusal(_ prompt: ResolvedPrompt, attempt: AttemptPlan.Attempt) -> String? {
-        guard let variant = prompt.spec.variant(forModel: attempt.model.name) else { return nil }
-        if prompt.spec.responseSchema(for: variant) != nil {
-            return "The prompt '\(prompt.label)' declares a response schema; its answers are checked before they are sent, so ask with stream: false."
-        }
-        if prompt.spec.hasToolMapping(for: attempt.provider.kind) {
-            return
-                "The prompt '\(prompt.label)' renames tools for \(attempt.provider.kind.rawValue) models; tool calls are mapped back on complete answers only, so ask with stream: false."
-        }
-        return nil
     }
 
     /// A complete answer to a prompted request: tool calls mapped back to the prompt's names,
