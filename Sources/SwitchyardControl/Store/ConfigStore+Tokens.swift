@@ -1,6 +1,6 @@
 public import Foundation
 import PostgresNIO
-public import SwitchyardCore
+import SwitchyardCore
 import SwitchyardWire
 
 /// Who an admin token speaks for: the whole platform, or one tenant.
