@@ -140,7 +140,7 @@ struct ApplyCommand: AsyncParsableCommand {
     /// What a PUT sets for the fields it leaves out.
     static let defaults: [ConfigObject.Kind: [String: JSONValue]] = [
         .tenant: ["display_name": "", "labels": [:], "policy": ["require": [:]]],
-        .model: ["tags": [:], "capabilities": []],
+        .model: ["tags": [:], "capabilities": [], "request_price_usd": 0],
     ]
 
     static func number(_ value: JSONValue) -> Double? {

@@ -23,6 +23,8 @@ public struct ControlConfiguration: Sendable {
     /// Limits enforced on write, so the control plane never publishes what nodes would reject.
     /// Keep them at or below the nodes' `--max-*` settings.
     public var limits: SnapshotLimits
+    /// How long a budget lease may be spent without a renewal (a node renews every second or so).
+    public var leaseTTL: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -33,8 +35,10 @@ public struct ControlConfiguration: Sendable {
         masterKey: MasterKey,
         versionPollInterval: Duration = .seconds(5),
         maxLongPoll: Duration = .seconds(30),
-        limits: SnapshotLimits = .init()
+        limits: SnapshotLimits = .init(),
+        leaseTTL: Duration = .seconds(30)
     ) {
+        self.leaseTTL = leaseTTL
         self.host = host
         self.port = port
         self.postgres = postgres
@@ -107,8 +111,15 @@ public func buildControlApplication(
     AdminAPI(store: store, masterKey: configuration.masterKey, adminToken: configuration.adminToken, limits: configuration.limits).register(
         on: router
     )
-    NodeAPI(store: store, publisher: publisher, nodeToken: configuration.nodeToken, maxWait: configuration.maxLongPoll, logger: logger)
-        .register(on: router)
+    NodeAPI(
+        store: store,
+        publisher: publisher,
+        nodeToken: configuration.nodeToken,
+        maxWait: configuration.maxLongPoll,
+        leaseTTL: configuration.leaseTTL,
+        logger: logger
+    )
+    .register(on: router)
 
     var app = Application(
         router: router,

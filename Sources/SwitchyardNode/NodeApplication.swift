@@ -45,21 +45,34 @@ public func buildNodeApplication(
     )
     controlClientConfiguration.connectionPool.retryConnectionEstablishment = false
     let controlClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: controlClientConfiguration)
+    let bootID = DecisionHeaders.makeTraceID()
     let syncer = SnapshotSyncer(
         configuration: configuration,
         state: state,
         loader: loader,
         disk: disk,
         client: controlClient,
-        bootID: DecisionHeaders.makeTraceID(),
+        bootID: bootID,
         metrics: metrics,
         logger: logger
+    )
+    let ledger = BudgetLedger(
+        caller: LeaseCaller(
+            client: controlClient,
+            controlURL: configuration.controlURL,
+            nodeToken: configuration.nodeToken,
+            nodeID: configuration.nodeID,
+            bootID: bootID,
+            timeout: .seconds(5),
+            logger: logger
+        )
     )
     let proxy = ChatProxy(
         state: state,
         adapter: ProviderAdapter(client: upstreamClient),
         metrics: metrics,
         resilience: Resilience(settings: configuration.resilience),
+        ledger: ledger,
         region: configuration.region,
         maxRequestBodyBytes: configuration.maxRequestBodyBytes,
         maxResponseBodyBytes: configuration.maxResponseBodyBytes
@@ -89,7 +102,10 @@ public func buildNodeApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard-node"),
-        services: [HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient), syncer],
+        services: [
+            HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient), syncer,
+            LeaseReporter(ledger: ledger, interval: configuration.leaseReportInterval),
+        ],
         onServerRunning: onServerRunning,
         logger: logger
     )

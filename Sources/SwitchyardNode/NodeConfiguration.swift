@@ -23,6 +23,8 @@ public struct NodeConfiguration: Sendable {
     public var breakerThreshold: Int
     /// How long an open circuit refuses calls before one probe may go through.
     public var breakerOpenFor: Duration
+    /// How often budget spend is reported and leases are topped up.
+    public var leaseReportInterval: Duration
 
     var resilience: Resilience.Settings {
         var settings = Resilience.Settings()
@@ -45,8 +47,10 @@ public struct NodeConfiguration: Sendable {
         maxResponseBodyBytes: Int = 64 << 20,
         region: String? = nil,
         breakerThreshold: Int = 5,
-        breakerOpenFor: Duration = .seconds(30)
+        breakerOpenFor: Duration = .seconds(30),
+        leaseReportInterval: Duration = .seconds(1)
     ) {
+        self.leaseReportInterval = leaseReportInterval
         self.host = host
         self.port = port
         self.controlURL = controlURL

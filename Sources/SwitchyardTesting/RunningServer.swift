@@ -64,17 +64,20 @@ public enum TestServers {
         database: PostgresClient.Configuration,
         secrets: TestSecrets,
         versionPollInterval: Duration = .seconds(60),
-        limits: SnapshotLimits = .init()
+        limits: SnapshotLimits = .init(),
+        port: Int = 0,
+        leaseTTL: Duration = .seconds(30)
     ) async throws -> RunningServer {
         let configuration = ControlConfiguration(
             host: "127.0.0.1",
-            port: 0,
+            port: port,
             postgres: database,
             adminToken: secrets.adminToken,
             nodeToken: secrets.nodeToken,
             masterKey: try MasterKey(base64: secrets.masterKey),
             versionPollInterval: versionPollInterval,
-            limits: limits
+            limits: limits,
+            leaseTTL: leaseTTL
         )
         return try await RunningServer.start { onRunning in
             buildControlApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)
@@ -91,7 +94,8 @@ public enum TestServers {
         maxRequestBodyBytes: Int = 16 << 20,
         region: String? = nil,
         breakerThreshold: Int = 5,
-        breakerOpenFor: Duration = .seconds(30)
+        breakerOpenFor: Duration = .seconds(30),
+        leaseReportInterval: Duration = .seconds(1)
     ) async throws -> RunningServer {
         let configuration = NodeConfiguration(
             host: "127.0.0.1",
@@ -106,7 +110,8 @@ public enum TestServers {
             maxRequestBodyBytes: maxRequestBodyBytes,
             region: region,
             breakerThreshold: breakerThreshold,
-            breakerOpenFor: breakerOpenFor
+            breakerOpenFor: breakerOpenFor,
+            leaseReportInterval: leaseReportInterval
         )
         return try await RunningServer.start { onRunning in
             buildNodeApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)

@@ -38,6 +38,7 @@ public enum SnapshotCodec {
             message.outputPricePerMtok = model.outputPricePerMTok
             message.tags = Self.labels(model.tags)
             message.capabilities = model.capabilities.sorted()
+            message.requestPriceMicros = model.requestPriceMicros
             return message
         }
         return try shard.serializedData()
@@ -48,6 +49,19 @@ public enum SnapshotCodec {
         shard.name = tenant.name
         shard.labels = Self.labels(tenant.labels)
         shard.policy = Self.policy(tenant.policy)
+        shard.budgets = tenant.budgets.sorted { $0.name < $1.name }.map { budget in
+            .with {
+                $0.name = budget.name
+                $0.scopeKind = budget.scope.kind
+                $0.scopeValue = budget.scope.value
+                $0.period = budget.period.rawValue
+                $0.timeZone = budget.timeZone
+                $0.limitMicros = budget.limitMicros
+                $0.mode = budget.mode.rawValue
+                $0.outagePolicy = budget.outagePolicy.rawValue
+                $0.safeAllowanceMicros = budget.safeAllowanceMicros
+            }
+        }
         shard.prompts = tenant.prompts.sorted { ($0.name, $0.version) < ($1.name, $1.version) }.map { prompt in
             .with {
                 $0.name = prompt.name
@@ -152,7 +166,8 @@ public enum SnapshotCodec {
                 inputPricePerMTok: $0.inputPricePerMtok,
                 outputPricePerMTok: $0.outputPricePerMtok,
                 tags: Self.labels($0.tags),
-                capabilities: Set($0.capabilities)
+                capabilities: Set($0.capabilities),
+                requestPriceMicros: $0.requestPriceMicros
             )
         }
         var tenants: [TenantConfig] = []
@@ -186,6 +201,25 @@ public enum SnapshotCodec {
                     throw .init("prompt '\(shard.name)/\(prompt.name)@\(prompt.version)' has a spec this node cannot run: \(error)")
                 }
             }
+            var budgets: [BudgetConfig] = []
+            for budget in shard.budgets {
+                guard let scope = BudgetConfig.Scope(kind: budget.scopeKind, value: budget.scopeValue),
+                    let period = BudgetConfig.Period(rawValue: budget.period), let mode = BudgetConfig.Mode(rawValue: budget.mode),
+                    let policy = BudgetConfig.OutagePolicy(rawValue: budget.outagePolicy)
+                else { throw .init("budget '\(shard.name)/\(budget.name)' has a form this node cannot enforce") }
+                budgets.append(
+                    BudgetConfig(
+                        name: budget.name,
+                        scope: scope,
+                        period: period,
+                        timeZone: budget.timeZone,
+                        limitMicros: budget.limitMicros,
+                        mode: mode,
+                        outagePolicy: policy,
+                        safeAllowanceMicros: budget.safeAllowanceMicros
+                    )
+                )
+            }
             var promptLabels: [String: [String: Int]] = [:]
             for label in shard.promptLabels { promptLabels[label.prompt, default: [:]][label.label] = Int(label.version) }
             tenants.append(
@@ -208,7 +242,8 @@ public enum SnapshotCodec {
                     routes: routes,
                     policy: Self.policy(shard.policy),
                     prompts: prompts,
-                    promptLabels: promptLabels
+                    promptLabels: promptLabels,
+                    budgets: budgets
                 )
             )
         }

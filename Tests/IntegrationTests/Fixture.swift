@@ -19,11 +19,11 @@ struct Fixture {
     let admin: AdminClient
 
     /// Runs `body` with a fresh fixture and stops everything afterwards.
-    static func with(tokenLatencyMs: Int = 0, _ body: (Fixture) async throws -> Void) async throws {
+    static func with(tokenLatencyMs: Int = 0, leaseTTL: Duration = .seconds(30), _ body: (Fixture) async throws -> Void) async throws {
         let http = makeTestHTTPClient()
         let secrets = TestSecrets()
         let database = try await TestPostgres.makeDatabase()
-        let control = try await TestServers.control(database: database, secrets: secrets)
+        let control = try await TestServers.control(database: database, secrets: secrets, leaseTTL: leaseTTL)
         let mock = try await TestServers.mockProvider(tokenLatencyMs: tokenLatencyMs)
         let fixture = Fixture(
             http: http,
@@ -150,7 +150,8 @@ struct Fixture {
         maxRequestBodyBytes: Int = 16 << 20,
         region: String? = nil,
         breakerThreshold: Int = 5,
-        breakerOpenFor: Duration = .seconds(30)
+        breakerOpenFor: Duration = .seconds(30),
+        leaseReportInterval: Duration = .seconds(1)
     ) async throws -> RunningServer {
         try await TestServers.node(
             controlURL: controlURL ?? self.control.url,
@@ -160,7 +161,8 @@ struct Fixture {
             maxRequestBodyBytes: maxRequestBodyBytes,
             region: region,
             breakerThreshold: breakerThreshold,
-            breakerOpenFor: breakerOpenFor
+            breakerOpenFor: breakerOpenFor,
+            leaseReportInterval: leaseReportInterval
         )
     }
 

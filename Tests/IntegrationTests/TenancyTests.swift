@@ -35,6 +35,7 @@ struct TenancyTests {
         "POST /admin/v1/tenants/{tenant}/tokens": ["name": "evil", "role": "owner"],
         "POST /admin/v1/tenants/{tenant}/prompts/{prompt}/versions": TenancyTests.prompt(system: "changed"),
         "PUT /admin/v1/tenants/{tenant}/prompts/{prompt}/labels/{label}": ["version": 1],
+        "PUT /admin/v1/tenants/{tenant}/budgets/{budget}": ["limit_usd": 1_000_000],
     ]
 
     static func prompt(system: String) -> JSONValue {
@@ -74,7 +75,7 @@ struct TenancyTests {
                 .replacingOccurrences(of: "{key_id}", with: self.keyID).replacingOccurrences(of: "{revision}", with: "1")
                 .replacingOccurrences(of: "{provider}", with: "mock").replacingOccurrences(of: "{model}", with: "good")
                 .replacingOccurrences(of: "{prompt}", with: "p").replacingOccurrences(of: "{version}", with: "1")
-                .replacingOccurrences(of: "{label}", with: "production")
+                .replacingOccurrences(of: "{label}", with: "production").replacingOccurrences(of: "{budget}", with: "cap")
                 .replacingOccurrences(
                     of: "{token_id}",
                     with: template.hasPrefix("/admin/v1/tokens") ? self.platformTokenID : self.tenantTokenID
@@ -89,6 +90,7 @@ struct TenancyTests {
             "/admin/v1/config", "/admin/v1/tenants", "/admin/v1/tenants/acme", "/admin/v1/tenants/acme/keys",
             "/admin/v1/tenants/acme/routes", "/admin/v1/tenants/acme/tokens", "/admin/v1/tokens", "/admin/v1/providers",
             "/admin/v1/models", "/admin/v1/tenants/acme/prompts", "/admin/v1/tenants/acme/prompts/p/versions",
+            "/admin/v1/tenants/acme/budgets",
         ] {
             result.append(try await fixture.admin.send(.GET, path).1)
         }
@@ -105,6 +107,7 @@ struct TenancyTests {
     func seedPrompt(_ fixture: Fixture) async throws {
         try await fixture.admin.send(.POST, "/admin/v1/tenants/acme/prompts/p/versions", Self.prompt(system: "hello"))
         try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/prompts/p/labels/production", ["version": 1])
+        try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/budgets/cap", ["limit_usd": 10])
     }
 
     func walk(

@@ -48,7 +48,7 @@ public struct AdminAPI: Sendable {
             ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
             ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
             ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
-        ] + Self.promptEndpoints
+        ] + Self.promptEndpoints + Self.budgetEndpoints
 
     /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
     static func methods(servingPath path: String) -> [String] {
@@ -256,6 +256,7 @@ public struct AdminAPI: Sendable {
         admin.get("audit") { request, _ in try await self.audit(request) }
         self.registerTokens(on: admin)
         self.registerPrompts(on: admin)
+        self.registerBudgets(on: admin)
     }
 
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.
@@ -351,7 +352,8 @@ public struct AdminAPI: Sendable {
     func putModel(_ input: AdminInputs.Model, mustCreate: Bool) async throws -> Response {
         if !mustCreate, let existing = try await self.store.model(input.name), existing.provider == input.provider,
             existing.upstreamModel == input.upstreamModel, existing.inputPricePerMTok == input.inputPrice,
-            existing.outputPricePerMTok == input.outputPrice, existing.tags == input.tags, existing.capabilities == input.capabilities
+            existing.outputPricePerMTok == input.outputPrice, existing.tags == input.tags, existing.capabilities == input.capabilities,
+            existing.requestPriceMicros == input.requestPriceMicros
         {
             return Response.json(Self.render(existing), headers: try await self.versionHeader(nil))
         }
@@ -364,6 +366,7 @@ public struct AdminAPI: Sendable {
                 outputPrice: input.outputPrice,
                 tags: input.tags,
                 capabilities: input.capabilities,
+                requestPriceMicros: input.requestPriceMicros,
                 mustCreate: mustCreate,
                 actor: self.actor
             )

@@ -151,12 +151,17 @@ enum AdminInputs {
         var outputPrice: Double
         var tags: [String: String]
         var capabilities: [String]
+        var requestPriceMicros: Int64
 
         init(_ json: JSONValue, pathName: String?) throws(FieldError) {
             let reader = try FieldReader(
                 json,
-                allowed: ["name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok", "tags", "capabilities"]
+                allowed: [
+                    "name", "provider", "upstream_model", "input_price_per_mtok", "output_price_per_mtok", "request_price_usd", "tags",
+                    "capabilities",
+                ]
             )
+            self.requestPriceMicros = BudgetConfig.micros(try reader.number("request_price_usd", in: 0...1_000) ?? 0)
             self.tags = try reader.labels("tags") ?? [:]
             var capabilities = Set<String>()
             for (index, value) in (try reader.array("capabilities") ?? []).enumerated() {

@@ -50,6 +50,7 @@ extension AdminAPI {
             "name": .string(model.name), "provider": .string(model.provider), "upstream_model": .string(model.upstreamModel),
             "input_price_per_mtok": .double(model.inputPricePerMTok), "output_price_per_mtok": .double(model.outputPricePerMTok),
             "tags": labels(model.tags), "capabilities": .array(model.capabilities.map(JSONValue.string)),
+            "request_price_usd": .double(BudgetConfig.usd(model.requestPriceMicros)),
             "created_at": timestamp(model.createdAt), "updated_at": timestamp(model.updatedAt),
         ]
     }

@@ -71,7 +71,8 @@ extension AdminAPI {
                 inputPricePerMTok: $0.inputPricePerMTok,
                 outputPricePerMTok: $0.outputPricePerMTok,
                 tags: $0.tags,
-                capabilities: Set($0.capabilities)
+                capabilities: Set($0.capabilities),
+                requestPriceMicros: $0.requestPriceMicros
             )
         }
         let config = RouteConfig(alias: route.alias, revision: route.revision, spec: route.spec)

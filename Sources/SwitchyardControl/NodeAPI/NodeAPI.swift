@@ -15,9 +15,18 @@ public struct NodeAPI: Sendable {
     let publisher: SnapshotPublisher
     let nodeToken: String
     let maxWait: Duration
+    let leaseTTL: Duration
     let logger: Logger
 
-    public init(store: ConfigStore, publisher: SnapshotPublisher, nodeToken: String, maxWait: Duration = .seconds(30), logger: Logger) {
+    public init(
+        store: ConfigStore,
+        publisher: SnapshotPublisher,
+        nodeToken: String,
+        maxWait: Duration = .seconds(30),
+        leaseTTL: Duration = .seconds(30),
+        logger: Logger
+    ) {
+        self.leaseTTL = leaseTTL
         self.store = store
         self.publisher = publisher
         self.nodeToken = nodeToken
@@ -76,6 +85,7 @@ public struct NodeAPI: Sendable {
             )
         }
 
+        group.post("lease") { request, _ -> Response in try await self.lease(request) }
         group.post("status") { request, context -> Response in
             var request = request
             let buffer = try await request.collectBody(upTo: 64 * 1024)
@@ -110,6 +120,73 @@ public struct NodeAPI: Sendable {
             }
             return Response(status: .noContent)
         }
+    }
+
+    /// `POST /node/v1/lease`: budget lease reports and requests, and spend deltas.
+    func lease(_ request: Request) async throws -> Response {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 4 << 20)
+        let message: Switchyard_V1_LeaseRequest
+        do {
+            message = try Switchyard_V1_LeaseRequest(serializedBytes: Data(buffer: buffer))
+        } catch {
+            throw HTTPError(.badRequest, message: "body is not a LeaseRequest message")
+        }
+        guard !message.nodeID.isEmpty, !message.bootID.isEmpty, message.items.count <= 10_000, message.usage.count <= 100_000 else {
+            throw HTTPError(.badRequest, message: "node_id and boot_id are required; at most 10000 items")
+        }
+        let holder = String(message.nodeID.prefix(200)) + "/" + String(message.bootID.prefix(100))
+        let items = message.items.map { item in
+            LeaseAsk(
+                tenant: item.tenant,
+                budget: item.budget,
+                window: String(item.window.prefix(32)),
+                spentMicros: max(0, item.spentMicros),
+                needMicros: max(0, item.needMicros),
+                wantMicros: max(0, item.wantMicros),
+                unitMicros: max(0, item.unitMicros),
+                release: item.release
+            )
+        }
+        // Spend first: it is independent of the leases, and a lost answer resends it harmlessly.
+        if !message.usage.isEmpty {
+            try await self.store.recordUsage(
+                holder: holder,
+                seq: Int64(clamping: message.usageSeq),
+                rows: message.usage.map {
+                    UsageRecord(
+                        day: $0.day,
+                        tenant: $0.tenant,
+                        keyID: $0.keyID,
+                        route: $0.route,
+                        model: $0.model,
+                        requests: $0.requests,
+                        promptTokens: $0.promptTokens,
+                        completionTokens: $0.completionTokens,
+                        costMicros: $0.costMicros
+                    )
+                }
+            )
+        }
+        let answers = try await self.store.lease(holder: holder, items: items, ttl: self.leaseTTL)
+        var response = Switchyard_V1_LeaseResponse()
+        response.ttlMs = self.leaseTTL.components.seconds * 1000 + self.leaseTTL.components.attoseconds / 1_000_000_000_000_000
+        response.grants = zip(items, answers).map { item, answer in
+            .with {
+                $0.tenant = item.tenant
+                $0.budget = item.budget
+                $0.window = item.window
+                $0.grantedMicros = answer.grantedMicros
+                $0.windowSpentMicros = answer.windowSpentMicros
+                $0.limitMicros = answer.limitMicros
+                $0.unknown = answer.unknown
+            }
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/x-protobuf"],
+            body: .init(byteBuffer: ByteBuffer(data: try response.serializedData()))
+        )
     }
 
     static func wantsJSON(_ request: Request) -> Bool {

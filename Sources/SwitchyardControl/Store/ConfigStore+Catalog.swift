@@ -147,7 +147,8 @@ extension ConfigStore {
     }
 
     static let modelColumns =
-        "name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, created_at, updated_at, tags::text, capabilities::text"
+        "name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, created_at, updated_at, tags::text, capabilities::text, "
+        + "request_price_micros"
 
     public func listModels() async throws -> [ModelRecord] {
         let rows = try await self.boundedQuery(
@@ -165,8 +166,8 @@ extension ConfigStore {
 
     static func decodeModels(_ rows: PostgresRowSequence) async throws -> [ModelRecord] {
         var result: [ModelRecord] = []
-        for try await (name, provider, upstream, input, output, created, updated, tags, capabilities) in rows.decode(
-            (String, String, String, Double, Double, Date, Date, String, String).self
+        for try await (name, provider, upstream, input, output, created, updated, tags, capabilities, requestPrice) in rows.decode(
+            (String, String, String, Double, Double, Date, Date, String, String, Int64).self
         ) {
             result.append(
                 ModelRecord(
@@ -177,6 +178,7 @@ extension ConfigStore {
                     outputPricePerMTok: output,
                     tags: Self.labels(tags),
                     capabilities: Self.strings(capabilities),
+                    requestPriceMicros: requestPrice,
                     createdAt: created,
                     updatedAt: updated
                 )
@@ -193,6 +195,7 @@ extension ConfigStore {
         outputPrice: Double,
         tags: [String: String] = [:],
         capabilities: [String] = [],
+        requestPriceMicros: Int64 = 0,
         mustCreate: Bool,
         actor: String
     ) async throws -> (created: Bool, version: Int) {
@@ -210,6 +213,7 @@ extension ConfigStore {
                     "provider": .string(provider), "upstream_model": .string(upstreamModel),
                     "input_price_per_mtok": .double(inputPrice), "output_price_per_mtok": .double(outputPrice),
                     "tags": .object(tags.mapValues(JSONValue.string)), "capabilities": .array(capabilities.map(JSONValue.string)),
+                    "request_price_usd": .double(BudgetConfig.usd(requestPriceMicros)),
                 ]
             )
         ) { connection, _ in
@@ -221,12 +225,14 @@ extension ConfigStore {
             try await Self.requireRow(providerRows, else: StoreError.notFound("provider '\(provider)' does not exist"))
             let rows = try await connection.query(
                 """
-                INSERT INTO models (name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, tags, capabilities)
+                INSERT INTO models (name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, tags, capabilities,
+                                    request_price_micros)
                 VALUES (\(name), \(provider), \(upstreamModel), \(inputPrice), \(outputPrice), \(tagsText)::jsonb,
-                        \(capabilitiesText)::jsonb)
+                        \(capabilitiesText)::jsonb, \(requestPriceMicros))
                 ON CONFLICT (name) DO UPDATE SET provider = EXCLUDED.provider, upstream_model = EXCLUDED.upstream_model,
                     input_price_per_mtok = EXCLUDED.input_price_per_mtok, output_price_per_mtok = EXCLUDED.output_price_per_mtok,
-                    tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities, updated_at = now()
+                    tags = EXCLUDED.tags, capabilities = EXCLUDED.capabilities, request_price_micros = EXCLUDED.request_price_micros,
+                    updated_at = now()
                 RETURNING (xmax = 0)
                 """,
                 logger: logger

@@ -67,13 +67,14 @@ extension ConfigStore {
             )
         }
         var models: [ModelConfig] = []
-        for try await (name, provider, upstream, input, output, tags, capabilities) in try await connection.query(
+        for try await (name, provider, upstream, input, output, tags, capabilities, requestPrice) in try await connection.query(
             """
-            SELECT name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, tags::text, capabilities::text
+            SELECT name, provider, upstream_model, input_price_per_mtok, output_price_per_mtok, tags::text, capabilities::text,
+                request_price_micros
             FROM models ORDER BY name
             """,
             logger: logger
-        ).decode((String, String, String, Double, Double, String, String).self) {
+        ).decode((String, String, String, Double, Double, String, String, Int64).self) {
             models.append(
                 ModelConfig(
                     name: name,
@@ -82,7 +83,8 @@ extension ConfigStore {
                     inputPricePerMTok: input,
                     outputPricePerMTok: output,
                     tags: Self.labels(tags),
-                    capabilities: Set(Self.strings(capabilities))
+                    capabilities: Set(Self.strings(capabilities)),
+                    requestPriceMicros: requestPrice
                 )
             )
         }
@@ -162,6 +164,26 @@ extension ConfigStore {
         ).decode((String, String, Int, String).self) {
             let spec = try PromptSpec(json: try JSONValue(parsing: specText.utf8))
             tenants[tenant]?.prompts.append(PromptVersionConfig(name: name, version: number, spec: spec))
+        }
+        for try await (tenant, name, kind, value, period, zone, limit, mode, policy, allowance) in try await connection.query(
+            """
+            SELECT tenant, name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy, safe_allowance_micros
+            FROM budgets ORDER BY tenant, name
+            """,
+            logger: logger
+        ).decode((String, String, String, String, String, String, Int64, String, String, Int64).self) {
+            tenants[tenant]?.budgets.append(
+                BudgetConfig(
+                    name: name,
+                    scope: BudgetConfig.Scope(kind: kind, value: value) ?? .tenant,
+                    period: BudgetConfig.Period(rawValue: period) ?? .month,
+                    timeZone: zone,
+                    limitMicros: limit,
+                    mode: BudgetConfig.Mode(rawValue: mode) ?? .hard,
+                    outagePolicy: BudgetConfig.OutagePolicy(rawValue: policy) ?? .deny,
+                    safeAllowanceMicros: allowance
+                )
+            )
         }
         return SnapshotSource(
             version: version,

@@ -146,7 +146,7 @@ public struct ConfigStore: Sendable {
             query = """
                 SELECT jsonb_build_object('provider', provider, 'upstream_model', upstream_model,
                     'input_price_per_mtok', input_price_per_mtok, 'output_price_per_mtok', output_price_per_mtok,
-                    'tags', tags, 'capabilities', capabilities)::text
+                    'tags', tags, 'capabilities', capabilities, 'request_price_micros', request_price_micros)::text
                 FROM models WHERE name = \(objectID)
                 """
         case "route":
@@ -156,6 +156,15 @@ public struct ConfigStore: Sendable {
                 SELECT jsonb_build_object('revision', v.revision, 'spec', v.spec, 'comment', v.comment)::text
                 FROM routes r JOIN route_revisions v ON v.tenant = r.tenant AND v.alias = r.alias AND v.revision = r.current_revision
                 WHERE r.tenant = \(parts[0]) AND r.alias = \(parts[1])
+                """
+        case "budget":
+            let parts = objectID.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return .null }
+            query = """
+                SELECT jsonb_build_object('scope_kind', scope_kind, 'scope_value', scope_value, 'period', period, 'time_zone', time_zone,
+                    'limit_micros', limit_micros, 'mode', mode, 'outage_policy', outage_policy,
+                    'safe_allowance_micros', safe_allowance_micros)::text
+                FROM budgets WHERE tenant = \(parts[0]) AND name = \(parts[1])
                 """
         case "prompt":
             let parts = objectID.split(separator: "/", maxSplits: 1).map(String.init)

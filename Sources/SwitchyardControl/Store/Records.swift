@@ -67,6 +67,7 @@ public struct ModelRecord: Sendable, Hashable {
     public var outputPricePerMTok: Double
     public var tags: [String: String]
     public var capabilities: [String]
+    public var requestPriceMicros: Int64
     public var createdAt: Date
     public var updatedAt: Date
 }

@@ -52,6 +52,8 @@ public struct ModelConfig: Sendable, Hashable {
     public var tags: [String: String]
     /// What the model can do (`tools`, `vision`, …); empty = not declared (anything goes).
     public var capabilities: Set<String>
+    /// A surcharge per request, in micro-dollars.
+    public var requestPriceMicros: Int64
 
     public init(
         name: String,
@@ -60,8 +62,10 @@ public struct ModelConfig: Sendable, Hashable {
         inputPricePerMTok: Double,
         outputPricePerMTok: Double,
         tags: [String: String] = [:],
-        capabilities: Set<String> = []
+        capabilities: Set<String> = [],
+        requestPriceMicros: Int64 = 0
     ) {
+        self.requestPriceMicros = requestPriceMicros
         self.name = name
         self.provider = provider
         self.upstreamModel = upstreamModel
@@ -151,6 +155,8 @@ public struct TenantConfig: Sendable, Hashable {
     public var prompts: [PromptVersionConfig]
     /// Prompt name → label → version.
     public var promptLabels: [String: [String: Int]]
+    /// The tenant's budgets.
+    public var budgets: [BudgetConfig]
 
     public init(
         name: String,
@@ -160,8 +166,10 @@ public struct TenantConfig: Sendable, Hashable {
         routes: [RouteConfig],
         policy: ServingPolicy = ServingPolicy(),
         prompts: [PromptVersionConfig] = [],
-        promptLabels: [String: [String: Int]] = [:]
+        promptLabels: [String: [String: Int]] = [:],
+        budgets: [BudgetConfig] = []
     ) {
+        self.budgets = budgets
         self.policy = policy
         self.prompts = prompts
         self.promptLabels = promptLabels

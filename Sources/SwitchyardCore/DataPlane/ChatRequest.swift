@@ -96,6 +96,35 @@ public struct ChatRequest: Sendable {
 }
 
 extension ChatRequest {
+    /// An upper bound of the prompt's tokens, for budget reservations: a token is at least one
+    /// byte of text, plus framing per message and up to 1 500 tokens per image.
+    public var promptTokenUpperBound: Int {
+        var tokens = 0
+        for message in self.body["messages"]?.arrayValue ?? [] {
+            tokens += 8
+            switch message["content"] ?? .null {
+            case .string(let text):
+                tokens += text.utf8.count
+            case .array(let parts):
+                for part in parts {
+                    if let text = part["text"]?.stringValue { tokens += text.utf8.count } else { tokens += 1_500 }
+                }
+            default:
+                break
+            }
+            for call in message["tool_calls"]?.arrayValue ?? [] { tokens += call.serialized().count }
+        }
+        if let tools = self.body["tools"] { tokens += tools.serialized().count }
+        return tokens
+    }
+
+    /// The most output tokens the request allows (`max_completion_tokens`, `max_tokens`), or
+    /// `fallback` when it sets no limit.
+    public func maxOutputTokens(fallback: Int) -> Int {
+        let asked = self.body["max_completion_tokens"]?.intValue ?? self.body["max_tokens"]?.intValue
+        return asked.map { Int(max(0, min($0, 10_000_000))) } ?? fallback
+    }
+
     /// Whether the body carries at least one message.
     public var hasMessages: Bool { !(self.body["messages"]?.arrayValue?.isEmpty ?? true) }
 

@@ -13,6 +13,8 @@ public struct RoutingTable: Sendable {
         public var prompts: [String: [Int: PromptSpec]]
         /// Prompt name → label → version.
         public var promptLabels: [String: [String: Int]]
+        /// The tenant's budgets.
+        public var budgets: [BudgetConfig]
 
         /// The prompt version `ref` names, if this snapshot has it.
         public func resolve(_ ref: PromptRef) -> ResolvedPrompt? {
@@ -59,7 +61,8 @@ public struct RoutingTable: Sendable {
                 aliases: tenant.routes.map(\.alias).sorted(),
                 policy: tenant.policy,
                 prompts: tenant.prompts.reduce(into: [:]) { $0[$1.name, default: [:]][$1.version] = $1.spec },
-                promptLabels: tenant.promptLabels
+                promptLabels: tenant.promptLabels,
+                budgets: tenant.budgets
             )
         }
         self.keysByHash = keys

@@ -26,6 +26,7 @@ struct ChatProxy: Sendable {
     let adapter: ProviderAdapter
     let metrics: NodeMetrics
     let resilience: Resilience
+    let ledger: BudgetLedger
     let region: String?
     let maxRequestBodyBytes: Int
     let maxResponseBodyBytes: Int
@@ -104,17 +105,28 @@ struct ChatProxy: Sendable {
                 if error.status == 503 { logger.error("route has no usable target", metadata: ["route": "\(alias)"]) }
                 throw error
             }
+            // Budgets: the worst case is reserved before any upstream call, in memory unless this
+            // node's lease cannot cover it.
+            let settlement = try await self.reserve(plan: plan, operation: operation, key: key, alias: alias, tag: facts.tag)
             let executor = Executor(
                 proxy: self,
                 plan: plan,
                 operation: operation,
                 alias: alias,
                 promptValues: promptValues,
+                settlement: settlement,
                 traceID: decision.traceID,
                 requestDeadline: started + .milliseconds(plan.route.spec.timeouts.requestMs),
                 logger: logger
             )
-            let response = try await executor.run(&decision)
+            let response: Response
+            do {
+                response = try await executor.run(&decision)
+            } catch {
+                settlement.finish()
+                throw error
+            }
+            settlement.finishUnlessStreaming()
             self.metrics.request(route: routeLabel, status: response.status.code, duration: started.duration(to: .now))
             return response
         } catch let error as APIError {
@@ -138,6 +150,49 @@ struct ChatProxy: Sendable {
                 decision: decision
             )
         }
+    }
+
+    /// Output tokens assumed for a request that sets no limit, when reserving its worst case.
+    static let defaultMaxOutputTokens = 4_096
+
+    /// Reserves the request's worst-case cost (over every model the plan may call) from each
+    /// budget that applies to it.
+    func reserve(
+        plan: AttemptPlan,
+        operation: Executor.Operation,
+        key: RoutingTable.KeyEntry,
+        alias: String,
+        tag: String?
+    ) async throws
+        -> Settlement
+    {
+        let budgets = self.state.loaded?.table.tenants[key.tenant]?.budgets.filter { $0.applies(keyID: key.key.id, route: alias, tag: tag) } ?? []
+        var worst: Int64 = 0
+        if !budgets.isEmpty {
+            let (promptTokens, outputTokens): (Int, Int)
+            switch operation {
+            case .chat(let chat, _):
+                (promptTokens, outputTokens) = (chat.promptTokenUpperBound, chat.maxOutputTokens(fallback: Self.defaultMaxOutputTokens))
+            case .embeddings(let body):
+                (promptTokens, outputTokens) = (EmbeddingsInput.byteCount(body) + 8, 0)
+            }
+            worst = plan.attempts.map { $0.model.costMicros(promptTokens: promptTokens, completionTokens: outputTokens) }.max() ?? 0
+        }
+        let reservation = try await self.ledger.reserve(budgets, tenant: key.tenant, amount: worst)
+        let day = Self.utcDay(Date())
+        return Settlement(
+            ledger: self.ledger,
+            reservation: reservation,
+            row: UsageBuffer.Row(day: day, tenant: key.tenant, keyID: key.key.id, route: alias, model: "")
+        )
+    }
+
+    static func utcDay(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        func pad(_ number: Int?) -> String { (number ?? 0) < 10 ? "0\(number ?? 0)" : String(number ?? 0) }
+        return "\(parts.year ?? 1970)-\(pad(parts.month))-\(pad(parts.day))"
     }
 
     /// The caller's key: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>`

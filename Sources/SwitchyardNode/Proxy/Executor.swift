@@ -30,6 +30,8 @@ struct Executor {
     let alias: String
     /// The variables of the first attempt's prompt version, checked and rendered to text.
     let promptValues: [String: String]
+    /// The request's budget reservation and spend record.
+    let settlement: Settlement?
     let traceID: String
     /// When the route's `request_ms` runs out for this request.
     let requestDeadline: ContinuousClock.Instant

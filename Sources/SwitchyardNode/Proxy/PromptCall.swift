@@ -89,9 +89,8 @@ extension Executor {
             }
         }
         canonical = prompt.spec.canonicalizeToolCalls(in: canonical, providerKind: attempt.provider.kind)
-        if let usage = Usage(completion: canonical) {
-            self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage)
-        }
+        let usage = Usage(completion: canonical)
+        if let usage { self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage) }
         if let variant = prompt.spec.variant(forModel: attempt.model.name), let schema = prompt.spec.responseSchema(for: variant),
             !Self.callsTools(canonical)
         {
@@ -99,6 +98,7 @@ extension Executor {
             let errors = schema.validate(text: text)
             if !errors.isEmpty { throw InvalidOutput(text: text, errors: errors) }
         }
+        self.settlement?.answered(by: attempt.model, usage: usage)
         var headers = headers
         headers[.contentType] = "application/json"
         let body = self.format.completionBody(canonical, alias: self.alias)

@@ -152,9 +152,9 @@ extension Executor {
             return try self.relayPrompted(json, prompt: prompt, attempt: attempt, status: Int(response.status.code), headers: headers)
         }
         if self.passesThrough(attempt) {
-            if let json, let usage = Usage(completion: json) {
-                self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage)
-            }
+            let usage = json.flatMap { Usage(completion: $0) }
+            if let usage { self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage) }
+            self.settlement?.answered(by: attempt.model, usage: usage)
             headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
             return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
         }
@@ -169,9 +169,9 @@ extension Executor {
                     model: attempt.model.upstreamModel,
                     id: "chatcmpl-" + self.traceID
                 )
-                if let usage = Usage(completion: canonical) {
-                    self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage)
-                }
+                let usage = Usage(completion: canonical)
+                if let usage { self.proxy.metrics.tokens(route: self.plan.label, model: attempt.model.name, usage: usage) }
+                self.settlement?.answered(by: attempt.model, usage: usage)
                 translated = self.format.completionBody(canonical, alias: self.alias)
             case .embeddings(let request):
                 translated = try ProviderAdapter.canonicalEmbeddings(
@@ -180,6 +180,7 @@ extension Executor {
                     model: attempt.model.upstreamModel,
                     inputBytes: EmbeddingsInput.byteCount(request)
                 )
+                self.settlement?.answered(by: attempt.model, usage: Usage(completion: translated))
             }
         } catch {
             throw AttemptFailure.interrupted("the provider's answer does not translate: \(TranslationError.describe(error))")

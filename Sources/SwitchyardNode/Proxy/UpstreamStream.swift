@@ -125,6 +125,9 @@ extension Executor {
         let model = attempt.model.name
         let provider = attempt.provider.name
         let start = first
+        let settlement = self.settlement
+        settlement?.handOffToStream()
+        let servingModel = attempt.model
         return Response(
             status: .ok,
             headers: headers,
@@ -179,6 +182,8 @@ extension Executor {
                 // Accounted on every exit: the provider bills the tokens either way.
                 if failure != nil { resilience.record(breaker, healthy: false) }
                 if let usage = pipe.usage { metrics.tokens(route: route, model: model, usage: usage) }
+                settlement?.answered(by: servingModel, usage: pipe.usage)
+                settlement?.finish()
                 let outcome = clientGone ? "client_closed" : failure == nil ? "ok" : "interrupted_mid_stream"
                 metrics.attempt(provider: provider, model: model, outcome: outcome)
             }

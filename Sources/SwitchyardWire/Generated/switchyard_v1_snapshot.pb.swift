@@ -176,6 +176,9 @@ public nonisolated struct Switchyard_V1_Model: Sendable {
   /// What the model can do (e.g. "tools", "vision", "json_schema"), sorted; empty = not declared.
   public var capabilities: [String] = []
 
+  /// A surcharge per request, in micro-dollars.
+  public var requestPriceMicros: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -213,15 +216,51 @@ public nonisolated struct Switchyard_V1_TenantShard: Sendable {
   /// Sorted by name.
   public var labels: [Switchyard_V1_Label] = []
 
-  /// Every prompt version a route references directly or through a label, sorted by
-  /// (name, version).
+  /// Every prompt version a route references, directly or through a label it follows, sorted
+  /// by (name, version). Unused versions and labels stay on the control plane.
   public var prompts: [Switchyard_V1_PromptVersion] = []
 
-  /// Every label of the tenant's prompts, sorted by (prompt, label).
+  /// Every label a route follows, sorted by (prompt, label).
   public var promptLabels: [Switchyard_V1_PromptLabel] = []
 
   /// The tenant's serving policy, sorted by tag.
   public var policy: [Switchyard_V1_PolicyRequirement] = []
+
+  /// The tenant's budgets, sorted by name (docs/budgets.md).
+  public var budgets: [Switchyard_V1_Budget] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Switchyard_V1_Budget: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// "tenant" | "key" | "route" | "tag"; `scope_value` names the key id, route alias or tag.
+  public var scopeKind: String = String()
+
+  public var scopeValue: String = String()
+
+  /// "day" | "month" | "total", in `time_zone` (IANA).
+  public var period: String = String()
+
+  public var timeZone: String = String()
+
+  /// Micro-dollars.
+  public var limitMicros: Int64 = 0
+
+  /// "hard" | "soft".
+  public var mode: String = String()
+
+  /// "deny" | "safe" | "allow": what a node does when its lease ran out and the CP is unreachable.
+  public var outagePolicy: String = String()
+
+  public var safeAllowanceMicros: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -604,7 +643,7 @@ nonisolated extension Switchyard_V1_Label: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Model"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}upstream_model\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0\u{1}tags\0\u{1}capabilities\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}upstream_model\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0\u{1}tags\0\u{1}capabilities\0\u{3}request_price_micros\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -619,6 +658,7 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.outputPricePerMtok) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.tags) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.capabilities) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.requestPriceMicros) }()
       default: break
       }
     }
@@ -646,6 +686,9 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.capabilities.isEmpty {
       try visitor.visitRepeatedStringField(value: self.capabilities, fieldNumber: 7)
     }
+    if self.requestPriceMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.requestPriceMicros, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -657,6 +700,7 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.outputPricePerMtok != rhs.outputPricePerMtok {return false}
     if lhs.tags != rhs.tags {return false}
     if lhs.capabilities != rhs.capabilities {return false}
+    if lhs.requestPriceMicros != rhs.requestPriceMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -699,7 +743,7 @@ nonisolated extension Switchyard_V1_PolicyRequirement: SwiftProtobuf.Message, Sw
 
 nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantShard"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0\u{1}prompts\0\u{3}prompt_labels\0\u{1}policy\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0\u{1}prompts\0\u{3}prompt_labels\0\u{1}policy\0\u{1}budgets\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -714,6 +758,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.prompts) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.promptLabels) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.policy) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.budgets) }()
       default: break
       }
     }
@@ -741,6 +786,9 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if !self.policy.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.policy, fieldNumber: 7)
     }
+    if !self.budgets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.budgets, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -752,6 +800,77 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if lhs.prompts != rhs.prompts {return false}
     if lhs.promptLabels != rhs.promptLabels {return false}
     if lhs.policy != rhs.policy {return false}
+    if lhs.budgets != rhs.budgets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_Budget: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Budget"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}scope_kind\0\u{3}scope_value\0\u{1}period\0\u{3}time_zone\0\u{3}limit_micros\0\u{1}mode\0\u{3}outage_policy\0\u{3}safe_allowance_micros\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.scopeKind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.scopeValue) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.period) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.timeZone) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.limitMicros) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.mode) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.outagePolicy) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.safeAllowanceMicros) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.scopeKind.isEmpty {
+      try visitor.visitSingularStringField(value: self.scopeKind, fieldNumber: 2)
+    }
+    if !self.scopeValue.isEmpty {
+      try visitor.visitSingularStringField(value: self.scopeValue, fieldNumber: 3)
+    }
+    if !self.period.isEmpty {
+      try visitor.visitSingularStringField(value: self.period, fieldNumber: 4)
+    }
+    if !self.timeZone.isEmpty {
+      try visitor.visitSingularStringField(value: self.timeZone, fieldNumber: 5)
+    }
+    if self.limitMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.limitMicros, fieldNumber: 6)
+    }
+    if !self.mode.isEmpty {
+      try visitor.visitSingularStringField(value: self.mode, fieldNumber: 7)
+    }
+    if !self.outagePolicy.isEmpty {
+      try visitor.visitSingularStringField(value: self.outagePolicy, fieldNumber: 8)
+    }
+    if self.safeAllowanceMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.safeAllowanceMicros, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_Budget, rhs: Switchyard_V1_Budget) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.scopeKind != rhs.scopeKind {return false}
+    if lhs.scopeValue != rhs.scopeValue {return false}
+    if lhs.period != rhs.period {return false}
+    if lhs.timeZone != rhs.timeZone {return false}
+    if lhs.limitMicros != rhs.limitMicros {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.outagePolicy != rhs.outagePolicy {return false}
+    if lhs.safeAllowanceMicros != rhs.safeAllowanceMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,267 @@
+public import Foundation
+
+/// A spending cap on a tenant, one of its keys, one of its routes, or a request tag, over a
+/// calendar period. Amounts are integer micro-dollars (1 USD = 1 000 000), so sums are exact.
+///
+/// A hard budget refuses a request whose worst-case cost no longer fits (HTTP 429
+/// `budget_exceeded`); a soft one only records and reports. Nodes enforce it through leases from
+/// the control plane (docs/budgets.md).
+public struct BudgetConfig: Sendable, Hashable {
+    public enum Scope: Sendable, Hashable {
+        case tenant
+        case key(String)
+        case route(String)
+        case tag(String)
+
+        public var kind: String {
+            switch self {
+            case .tenant: "tenant"
+            case .key: "key"
+            case .route: "route"
+            case .tag: "tag"
+            }
+        }
+
+        public var value: String {
+            switch self {
+            case .tenant: ""
+            case .key(let id): id
+            case .route(let alias): alias
+            case .tag(let tag): tag
+            }
+        }
+
+        public init?(kind: String, value: String) {
+            switch kind {
+            case "tenant": self = .tenant
+            case "key" where !value.isEmpty: self = .key(value)
+            case "route" where !value.isEmpty: self = .route(value)
+            case "tag" where !value.isEmpty: self = .tag(value)
+            default: return nil
+            }
+        }
+    }
+
+    public enum Period: String, Sendable, Hashable, CaseIterable {
+        case day, month, total
+    }
+
+    public enum Mode: String, Sendable, Hashable, CaseIterable {
+        /// Refuse what does not fit.
+        case hard
+        /// Record and report only.
+        case soft
+    }
+
+    /// What a node does when its lease has run out and the control plane cannot be reached.
+    public enum OutagePolicy: String, Sendable, Hashable, CaseIterable {
+        /// Refuse (no overshoot).
+        case deny
+        /// Spend at most `safe_allowance_usd` per node and window, then refuse.
+        case safe
+        /// Serve (the budget is not enforced until the control plane is back).
+        case allow
+    }
+
+    public static let maxPerTenant = 256
+    public static let maxLimitMicros: Int64 = 1_000_000_000 * 1_000_000
+
+    public var name: String
+    public var scope: Scope
+    public var period: Period
+    /// IANA time zone of the calendar periods (`UTC`, `Europe/Berlin`, …).
+    public var timeZone: String
+    public var limitMicros: Int64
+    public var mode: Mode
+    public var outagePolicy: OutagePolicy
+    public var safeAllowanceMicros: Int64
+
+    public init(
+        name: String,
+        scope: Scope = .tenant,
+        period: Period = .month,
+        timeZone: String = "UTC",
+        limitMicros: Int64,
+        mode: Mode = .hard,
+        outagePolicy: OutagePolicy = .deny,
+        safeAllowanceMicros: Int64 = 0
+    ) {
+        self.name = name
+        self.scope = scope
+        self.period = period
+        self.timeZone = timeZone
+        self.limitMicros = limitMicros
+        self.mode = mode
+        self.outagePolicy = outagePolicy
+        self.safeAllowanceMicros = safeAllowanceMicros
+    }
+
+    public static let fields: Set<String> = [
+        "name", "scope", "period", "time_zone", "limit_usd", "mode", "outage_policy", "safe_allowance_usd",
+    ]
+
+    /// Parses the admin API's JSON form:
+    /// `{"name", "scope": {"kind": "tenant|key|route|tag", "value"}, "period": "day|month|total",
+    /// "time_zone", "limit_usd", "mode": "hard|soft", "outage_policy": "deny|safe|allow",
+    /// "safe_allowance_usd"}`.
+    public init(json: JSONValue, name pathName: String? = nil) throws(FieldError) {
+        let reader = try FieldReader(json, allowed: Self.fields)
+        let name = try reader.string("name") ?? pathName ?? ""
+        if let pathName, name != pathName { throw .invalid("name", "must match the name in the path ('\(pathName)')") }
+        guard Names.isValidObjectName(name) else {
+            throw .invalid("name", "must be 1-128 letters, digits or '._:-', starting with a letter or digit")
+        }
+        var scope = Scope.tenant
+        if let value = try reader.object("scope", allowed: ["kind", "value"]) {
+            let kind = try value.string("kind") ?? "tenant"
+            let target = try value.string("value") ?? ""
+            guard let parsed = Scope(kind: kind, value: target) else {
+                throw .invalid(
+                    kind == "tenant" || !["key", "route", "tag"].contains(kind) ? value.field("kind") : value.field("value"),
+                    ["key", "route", "tag", "tenant"].contains(kind)
+                        ? "a \(kind) budget needs the \(kind) in 'value'" : "must be tenant, key, route or tag"
+                )
+            }
+            if case .tenant = parsed, !target.isEmpty { throw .invalid(value.field("value"), "a tenant budget takes no value") }
+            guard target.utf8.count <= 256 else { throw .invalid(value.field("value"), "must be at most 256 bytes") }
+            scope = parsed
+        }
+        let periodText = try reader.string("period") ?? "month"
+        guard let period = Period(rawValue: periodText) else { throw .invalid("period", "must be day, month or total") }
+        let zone = try reader.string("time_zone") ?? "UTC"
+        guard TimeZone(identifier: zone) != nil else { throw .invalid("time_zone", "must be an IANA time zone, e.g. UTC or Europe/Berlin") }
+        guard let limit = try reader.number("limit_usd", in: 0...1_000_000_000) else {
+            throw .invalid("limit_usd", "is required (USD, up to 1e9)")
+        }
+        let modeText = try reader.string("mode") ?? "hard"
+        guard let mode = Mode(rawValue: modeText) else { throw .invalid("mode", "must be hard or soft") }
+        let policyText = try reader.string("outage_policy") ?? "deny"
+        guard let policy = OutagePolicy(rawValue: policyText) else { throw .invalid("outage_policy", "must be deny, safe or allow") }
+        let allowance = try reader.number("safe_allowance_usd", in: 0...1_000_000_000) ?? 0
+        if policy == .safe, allowance == 0 {
+            throw .invalid("safe_allowance_usd", "is required with outage_policy 'safe' (USD per node and window)")
+        }
+        self.init(
+            name: name,
+            scope: scope,
+            period: period,
+            timeZone: zone,
+            limitMicros: Self.micros(limit),
+            mode: mode,
+            outagePolicy: policy,
+            safeAllowanceMicros: Self.micros(allowance)
+        )
+    }
+
+    public var json: JSONValue {
+        [
+            "name": .string(self.name),
+            "scope": ["kind": .string(self.scope.kind), "value": self.scope.value.isEmpty ? .null : .string(self.scope.value)],
+            "period": .string(self.period.rawValue), "time_zone": .string(self.timeZone),
+            "limit_usd": .double(Self.usd(self.limitMicros)), "mode": .string(self.mode.rawValue),
+            "outage_policy": .string(self.outagePolicy.rawValue), "safe_allowance_usd": .double(Self.usd(self.safeAllowanceMicros)),
+        ]
+    }
+
+    public static func micros(_ usd: Double) -> Int64 { Int64((usd * 1_000_000).rounded()) }
+    public static func usd(_ micros: Int64) -> Double { Double(micros) / 1_000_000 }
+
+    /// Whether a request of this tenant counts against the budget.
+    public func applies(keyID: String, route: String, tag: String?) -> Bool {
+        switch self.scope {
+        case .tenant: true
+        case .key(let id): id == keyID
+        case .route(let alias): alias == route
+        case .tag(let value): tag == value
+        }
+    }
+
+    /// The calendar window `date` falls in: its id (`2026-11-22`, `2026-11`, `total`) and when it ends.
+    public func window(at date: Date) -> BudgetWindow {
+        guard self.period != .total else { return BudgetWindow(id: "total", end: nil) }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: self.timeZone) ?? TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        let year = parts.year ?? 1970
+        let month = parts.month ?? 1
+        func pad(_ number: Int) -> String { number < 10 ? "0\(number)" : String(number) }
+        switch self.period {
+        case .day:
+            let start = calendar.startOfDay(for: date)
+            return BudgetWindow(id: "\(year)-\(pad(month))-\(pad(parts.day ?? 1))", end: calendar.date(byAdding: .day, value: 1, to: start))
+        default:
+            let start = calendar.date(from: DateComponents(year: year, month: month, day: 1)) ?? date
+            return BudgetWindow(id: "\(year)-\(pad(month))", end: calendar.date(byAdding: .month, value: 1, to: start))
+        }
+    }
+}
+
+/// One period of a budget.
+public struct BudgetWindow: Sendable, Hashable {
+    public var id: String
+    /// nil for `total`.
+    public var end: Date?
+
+    public init(id: String, end: Date?) {
+        self.id = id
+        self.end = end
+    }
+}
+
+/// One lease item of the lease protocol (proto-schemas/switchyard/v1/lease.proto): a node's
+/// cumulative spend on a lease, what it needs now and what headroom it wants.
+public struct LeaseAsk: Sendable, Hashable {
+    public var tenant: String
+    public var budget: String
+    public var window: String
+    public var spentMicros: Int64
+    public var needMicros: Int64
+    public var wantMicros: Int64
+    public var unitMicros: Int64
+    public var release: Bool
+
+    public init(
+        tenant: String,
+        budget: String,
+        window: String,
+        spentMicros: Int64,
+        needMicros: Int64,
+        wantMicros: Int64,
+        unitMicros: Int64,
+        release: Bool
+    ) {
+        self.tenant = tenant
+        self.budget = budget
+        self.window = window
+        self.spentMicros = spentMicros
+        self.needMicros = needMicros
+        self.wantMicros = wantMicros
+        self.unitMicros = unitMicros
+        self.release = release
+    }
+}
+
+/// How much a lease may grow: the control plane's side of the lease protocol.
+public enum LeaseMath {
+    /// What to add to a node's lease. `available` is the budget's limit minus what is spent and
+    /// every lease's unspent part (this node's included). `need` must be granted whole or not at
+    /// all (the request at hand); beyond it the node gets at most a quarter of what would remain,
+    /// in whole `unit`s (its typical request cost), so leases shrink as the budget nears its
+    /// limit and no lease ends holding a useless fragment.
+    public static func grant(available: Int64, need: Int64, want: Int64, unit: Int64) -> Int64 {
+        guard need >= 0, available >= need else { return 0 }
+        let extraWanted = max(0, want - need)
+        let room = (available - need) / 4
+        let extra = unit > 0 ? min(extraWanted, (room / unit) * unit) : min(extraWanted, room)
+        return need + max(0, extra)
+    }
+}
+
+extension ModelConfig {
+    /// The cost of a request in micro-dollars (rounded up): prompt and completion tokens at the
+    /// model's prices, plus its per-request surcharge.
+    public func costMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
+        let micros = Double(promptTokens) * self.inputPricePerMTok + Double(completionTokens) * self.outputPricePerMTok
+        return Int64(min(micros.rounded(.up), 1e15)) + self.requestPriceMicros
+    }
+}

@@ -1,0 +1,324 @@
+import Foundation
+import SwitchyardCore
+import Synchronization
+
+/// The budget leases this node holds, and the spend it has not reported yet.
+///
+/// A request reserves its worst-case cost from the lease of every budget that applies to it
+/// (all or nothing), in memory. Only when a lease cannot cover the request does the request wait
+/// for the control plane (``LeaseCaller``); the ``LeaseReporter`` keeps leases topped up ahead of
+/// demand, so that is rare. When the request ends, the reservation is settled at the actual cost.
+final class BudgetLedger: Sendable {
+    struct Key: Hashable, Sendable {
+        var tenant: String
+        var budget: String
+        var window: String
+    }
+
+    struct Lease: Sendable {
+        var config: BudgetConfig
+        var granted: Int64 = 0
+        /// Settled spend (outage spend included), cumulative for the lease.
+        var spent: Int64 = 0
+        /// Reservations of requests in flight.
+        var reserved: Int64 = 0
+        /// What the control plane last acknowledged of `spent`.
+        var reportedSpent: Int64 = 0
+        /// Until when `granted` may be spent (nil: nothing granted yet).
+        var expires: ContinuousClock.Instant?
+        /// The recent request cost: headroom is asked for in these units.
+        var unit: Int64 = 0
+        var lastUsed: ContinuousClock.Instant
+        /// Spent under the `safe` outage policy in this window.
+        var outageSpent: Int64 = 0
+        var windowSpent: Int64 = 0
+
+        func free(at now: ContinuousClock.Instant) -> Int64 {
+            guard let expires, now < expires else { return 0 }
+            return max(0, self.granted - self.spent - self.reserved)
+        }
+    }
+
+    /// What a request holds until it settles.
+    struct Reservation: Sendable {
+        var keys: [Key]
+        var amount: Int64
+
+        static let none = Reservation(keys: [], amount: 0)
+    }
+
+    /// How a lease request for one key ended.
+    enum Refill: Sendable {
+        case granted
+        case refused
+        case unreachable
+    }
+
+    struct Settings: Sendable {
+        /// Headroom asked for, in units of the recent request cost.
+        var headroomUnits: Int64 = 8
+        /// A lease unused this long (and with nothing in flight) is handed back.
+        var idleRelease: Duration = .seconds(10)
+    }
+
+    let settings: Settings
+    let leases = Mutex<[Key: Lease]>([:])
+    let usage = Mutex<UsageBuffer>(UsageBuffer())
+    let caller: LeaseCaller
+
+    init(caller: LeaseCaller, settings: Settings = Settings()) {
+        self.caller = caller
+        self.settings = settings
+    }
+
+    /// Reserves `amount` from every budget in `budgets`, or throws the refusal a client gets:
+    /// 429 `budget_exceeded` when a hard budget has no room, 503 `budget_unavailable` when a
+    /// lease ran out, the control plane cannot be reached and the budget's outage policy is `deny`
+    /// (or its `safe` allowance is spent).
+    func reserve(_ budgets: [BudgetConfig], tenant: String, amount: Int64, now: Date = Date()) async throws(APIError) -> Reservation {
+        guard !budgets.isEmpty else { return .none }
+        let entries = budgets.map { (key: Key(tenant: tenant, budget: $0.name, window: $0.window(at: now).id), config: $0) }
+        var outcomes: [Key: Refill] = [:]
+        for round in 0..<3 {
+            let instant = ContinuousClock.now
+            let result: Result<[Key: Int64], APIError> = self.leases.withLock { state in
+                var short: [Key: Int64] = [:]
+                for entry in entries {
+                    var lease = state[entry.key] ?? Lease(config: entry.config, lastUsed: instant)
+                    lease.config = entry.config
+                    lease.unit = amount
+                    lease.lastUsed = instant
+                    let free = lease.free(at: instant)
+                    if free < amount { short[entry.key] = amount - free }
+                    state[entry.key] = lease
+                }
+                if short.isEmpty {
+                    for entry in entries { state[entry.key]?.reserved += amount }
+                    return .success([:])
+                }
+                // After asking: what the control plane could not cover is decided by the budget.
+                guard round > 0 || short.keys.allSatisfy({ outcomes[$0] != nil }) else { return .success(short) }
+                var overdrafts: [Key] = []
+                for (key, _) in short {
+                    guard let config = state[key]?.config else { continue }
+                    switch outcomes[key] ?? .granted {
+                    case .granted:
+                        // Raced by another request on this node: ask again.
+                        return .success(short)
+                    case .refused:
+                        if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window)) }
+                        overdrafts.append(key)
+                    case .unreachable:
+                        if config.mode == .soft {
+                            overdrafts.append(key)
+                            continue
+                        }
+                        switch config.outagePolicy {
+                        case .deny:
+                            return .failure(Self.unavailable(config))
+                        case .safe:
+                            guard (state[key]?.outageSpent ?? 0) + amount <= config.safeAllowanceMicros else {
+                                return .failure(Self.unavailable(config))
+                            }
+                            overdrafts.append(key)
+                        case .allow:
+                            overdrafts.append(key)
+                        }
+                    }
+                }
+                // Every budget agreed (some by overdraft): reserve in all of them at once.
+                for entry in entries {
+                    state[entry.key]?.reserved += amount
+                    if overdrafts.contains(entry.key), outcomes[entry.key] == .unreachable, entry.config.outagePolicy == .safe {
+                        state[entry.key]?.outageSpent += amount
+                    }
+                }
+                return .success([:])
+            }
+            let short: [Key: Int64]
+            switch result {
+            case .success(let value): short = value
+            case .failure(let error): throw error
+            }
+            if short.isEmpty { return Reservation(keys: entries.map(\.key), amount: amount) }
+            outcomes = await self.caller.refill(self, short: short, unit: amount)
+        }
+        // Three rounds of racing for the same lease: treat as no room.
+        let config = entries.first?.config ?? budgets[0]
+        throw Self.exceeded(config, window: entries.first?.key.window ?? "")
+    }
+
+    /// Settles a reservation at the request's actual cost.
+    func settle(_ reservation: Reservation, actual: Int64) {
+        guard !reservation.keys.isEmpty else { return }
+        self.leases.withLock { state in
+            for key in reservation.keys {
+                guard var lease = state[key] else { continue }
+                lease.reserved = max(0, lease.reserved - reservation.amount)
+                lease.spent += max(0, actual)
+                state[key] = lease
+            }
+        }
+    }
+
+    /// Adds a request's spend to the next report.
+    func recordUsage(_ row: UsageBuffer.Row, promptTokens: Int64, completionTokens: Int64, costMicros: Int64) {
+        self.usage.withLock { $0.add(row, promptTokens: promptTokens, completionTokens: completionTokens, costMicros: costMicros) }
+    }
+
+    /// The lease items to send now: what the request at hand needs (`short`), or, for the
+    /// reporter, every lease that has spend to report, is running low, or is due to go back.
+    func items(short: [Key: Int64]?, unit: Int64, now: Date = Date()) -> [(key: Key, item: LeaseAsk, spent: Int64)] {
+        let instant = ContinuousClock.now
+        return self.leases.withLock { state in
+            var items: [(key: Key, item: LeaseAsk, spent: Int64)] = []
+            for (key, lease) in state {
+                let free = lease.free(at: instant)
+                var need: Int64 = 0
+                var want: Int64 = 0
+                var release = false
+                if let short {
+                    guard let asked = short[key] else { continue }
+                    need = max(0, min(asked, lease.unit - free))
+                    guard need > 0 else { continue }
+                    want = need + self.settings.headroomUnits * max(unit, 1)
+                } else {
+                    let idle = instant - lease.lastUsed > self.settings.idleRelease
+                    let windowOver = lease.config.window(at: now).id != key.window
+                    let dueSoon = lease.expires.map { $0 - instant < .seconds(5) } ?? false
+                    if idle || windowOver, lease.reserved == 0 {
+                        release = true
+                    } else if !idle, free < 2 * lease.unit {
+                        want = self.settings.headroomUnits * lease.unit
+                    } else if lease.spent == lease.reportedSpent, !dueSoon || idle {
+                        continue
+                    }
+                }
+                items.append(
+                    (
+                        key,
+                        LeaseAsk(
+                            tenant: key.tenant,
+                            budget: key.budget,
+                            window: key.window,
+                            spentMicros: lease.spent,
+                            needMicros: need,
+                            wantMicros: want,
+                            unitMicros: lease.unit,
+                            release: release
+                        ),
+                        lease.spent
+                    )
+                )
+            }
+            return items
+        }
+    }
+
+    /// Applies the control plane's answers; `receivedAt` starts each lease's time to live.
+    func apply(
+        _ answers: [(key: Key, sentSpent: Int64, release: Bool, granted: Int64, windowSpent: Int64, unknown: Bool)],
+        ttl: Duration,
+        receivedAt: ContinuousClock.Instant
+    ) {
+        // Spend a lease only while the control plane surely still counts it.
+        let margin = min(Duration.seconds(1), ttl / 10)
+        self.leases.withLock { state in
+            for answer in answers {
+                guard var lease = state[answer.key] else { continue }
+                if answer.unknown {
+                    if lease.reserved == 0 { state[answer.key] = nil }
+                    continue
+                }
+                lease.reportedSpent = max(lease.reportedSpent, answer.sentSpent)
+                lease.windowSpent = answer.windowSpent
+                if answer.release {
+                    // Handed back: keep it only if a request started using it meanwhile.
+                    if lease.reserved == 0, lease.spent == answer.sentSpent {
+                        state[answer.key] = nil
+                    } else {
+                        lease.granted = answer.sentSpent
+                        lease.expires = nil
+                        state[answer.key] = lease
+                    }
+                    continue
+                }
+                lease.granted = answer.granted
+                lease.expires = receivedAt + ttl - margin
+                state[answer.key] = lease
+            }
+        }
+    }
+
+    static func exceeded(_ budget: BudgetConfig, window: String) -> APIError {
+        let period = budget.period == .total ? "" : " for \(window)"
+        return APIError(
+            status: 429,
+            type: "insufficient_quota",
+            code: "budget_exceeded",
+            message: "The budget '\(budget.name)' is spent\(period) (limit \(Self.dollars(budget.limitMicros)))."
+        )
+    }
+
+    static func unavailable(_ budget: BudgetConfig) -> APIError {
+        APIError(
+            status: 503,
+            type: "server_error",
+            code: "budget_unavailable",
+            message: "The budget '\(budget.name)' cannot be checked: this node's lease is spent and the control plane is unreachable; retry later."
+        )
+    }
+
+    static func dollars(_ micros: Int64) -> String {
+        let cents = (micros + 5_000) / 10_000
+        let fraction = cents % 100
+        return "$\(cents / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+}
+
+/// Spend not yet reported, summed per (UTC day, tenant, key, route, model).
+struct UsageBuffer: Sendable {
+    struct Row: Hashable, Sendable {
+        var day: String
+        var tenant: String
+        var keyID: String
+        var route: String
+        var model: String
+    }
+
+    struct Totals: Sendable {
+        var requests: Int64 = 0
+        var promptTokens: Int64 = 0
+        var completionTokens: Int64 = 0
+        var costMicros: Int64 = 0
+    }
+
+    var rows: [Row: Totals] = [:]
+    /// The batch sent but not acknowledged, resent with the same sequence number.
+    var pending: (seq: UInt64, rows: [Row: Totals])?
+    var nextSeq: UInt64 = 1
+
+    mutating func add(_ row: Row, promptTokens: Int64, completionTokens: Int64, costMicros: Int64) {
+        var totals = self.rows[row] ?? Totals()
+        totals.requests += 1
+        totals.promptTokens += promptTokens
+        totals.completionTokens += completionTokens
+        totals.costMicros += costMicros
+        self.rows[row] = totals
+    }
+
+    /// The batch to send: the unacknowledged one, else everything new.
+    mutating func batch() -> (seq: UInt64, rows: [Row: Totals])? {
+        if let pending = self.pending { return pending }
+        guard !self.rows.isEmpty else { return nil }
+        let batch = (seq: self.nextSeq, rows: self.rows)
+        self.nextSeq += 1
+        self.rows = [:]
+        self.pending = batch
+        return batch
+    }
+
+    mutating func acknowledge(_ seq: UInt64) {
+        if self.pending?.seq == seq { self.pending = nil }
+    }
+}
