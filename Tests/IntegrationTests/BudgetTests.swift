@@ -1,12 +1,15 @@
+import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import SwitchyardCLI
+import PostgresNIO
 import SwitchyardCore
 import SwitchyardTesting
 import Testing
+
+@testable import SwitchyardCLI
 
 /// Hard budgets across a fleet: leases from the control plane keep the total spend within the
 /// limit however many nodes serve, and the budget's outage policy holds when the control plane
@@ -54,6 +57,17 @@ import Testing
         }
     }
 
+    /// Waits until `count` nodes report the current config version applied.
+    static func waitForNodes(_ fixture: Fixture, count: Int) async throws {
+        let version = try await fixture.configVersion()
+        let ready = await eventually(timeout: .seconds(10)) {
+            let (_, nodes) = try await fixture.admin.send(.GET, "/admin/v1/nodes")
+            let applied = nodes["data"]?.arrayValue?.filter { ($0["applied_version"]?.intValue ?? 0) >= version } ?? []
+            return applied.count >= count
+        }
+        #expect(ready, "nodes did not apply config version \(version)")
+    }
+
     static func budgetStatus(_ fixture: Fixture, _ name: String) async throws -> JSONValue {
         try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/budgets/\(name)").1
     }
@@ -71,6 +85,8 @@ import Testing
             #expect(created == 201 && budget["limit_usd"] == 0.3, "\(budget)")
             var nodes: [RunningServer] = []
             for _ in 0..<3 { nodes.append(try await fixture.node(leaseReportInterval: .milliseconds(100))) }
+            // A budget counts from when a node has it: wait until every node applied it.
+            try await Self.waitForNodes(fixture, count: 3)
             for node in nodes { #expect(await fixture.waitForRoute(node, key: key, alias: "paid", timeout: .seconds(5))) }
             // The warm-up requests above spent from the budget too: count them.
             let warmUp = try await fixture.mockCounts()["priced-model"] ?? 0
@@ -80,6 +96,18 @@ import Testing
             try? await client.shutdown()
 
             // Zero overshoot, and nothing refused while the budget had room.
+            if counts["200", default: 0] + warmUp != 300 {
+                try await Task.sleep(for: .seconds(1))
+                let postgres = PostgresClient(configuration: fixture.database)
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { await postgres.run() }
+                    let rows = try await postgres.query("SELECT holder || ' ' || granted_micros || ' ' || spent_micros FROM budget_leases")
+                    for try await text in rows.decode(String.self) { print("DEBUG lease \(text)") }
+                    let windows = try await postgres.query("SELECT window_id || ' ' || spent_micros FROM budget_windows")
+                    for try await text in windows.decode(String.self) { print("DEBUG window \(text)") }
+                    group.cancelAll()
+                }
+            }
             #expect(counts["200", default: 0] + warmUp == 300, "\(counts), warm-up \(warmUp)")
             #expect(counts["429 budget_exceeded", default: 0] == 600 - counts["200", default: 0], "\(counts)")
             #expect(try await fixture.mockCounts()["priced-model"] == 300)
@@ -102,6 +130,13 @@ import Testing
                         ]
                     ]
                 }
+            )
+            // The CLI reads the same numbers.
+            let connection = ["--admin-url", fixture.control.url, "--admin-token", fixture.secrets.adminToken, "--env-file", "/nonexistent"]
+            try await SpendCommand.parse(["--tenant", "acme", "--by", "route,model"] + connection).run()
+            try await SpendCommand.parse(["--tenant", "acme", "--budgets"] + connection).run()
+            #expect(
+                SpendCommand.table(["A", "BB"], [["xyz", "1"]]) == "A    BB\nxyz  1"
             )
             for node in nodes { await node.stop() }
         }
@@ -132,6 +167,7 @@ import Testing
             let nodes = [
                 try await fixture.node(leaseReportInterval: .milliseconds(100)), try await fixture.node(leaseReportInterval: .milliseconds(100)),
             ]
+            try await Self.waitForNodes(fixture, count: 2)
             for node in nodes { #expect(await fixture.waitForRoute(node, key: key, alias: "paid-safe", timeout: .seconds(5))) }
             for node in nodes { #expect(try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "paid")).status == 200) }
 
@@ -139,6 +175,7 @@ import Testing
             // serves at most its allowance (5 requests) per node.
             await fixture.control.stop()
             try await Task.sleep(for: .seconds(3))
+            var servedSafe = 0
             for node in nodes {
                 let denied = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "paid"))
                 #expect(denied.status == 503 && denied.json["error"]?["code"] == "budget_unavailable", "\(denied.body)")
@@ -149,8 +186,39 @@ import Testing
                 }
                 #expect(served <= 5, "node served \(served) requests on the safe allowance")
                 #expect(served >= 1)
+                servedSafe += served
             }
+
+            // The control plane comes back on the same address: the outage spend is reported and
+            // counted, and the books match what was served.
+            let restarted = try await TestServers.control(
+                database: fixture.database,
+                secrets: fixture.secrets,
+                port: fixture.control.port,
+                leaseTTL: .seconds(2)
+            )
+            let expectedSafe = Int64(1_000 * (2 + servedSafe))
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    try await Self.budgetStatus(fixture, "safe")["current"]?["spent_micros"]?.intValue == expectedSafe
+                },
+                "served on the safe allowance: \(servedSafe) (+2 before the outage)"
+            )
+            let safeStatus = try await Self.budgetStatus(fixture, "safe")
+            #expect(safeStatus["current"]?["spent_micros"]?.intValue == expectedSafe, "\(safeStatus)")
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    try await Self.budgetStatus(fixture, "strict")["current"]?["spent_micros"] == 2_000
+                }
+            )
+            // With the control plane back, the strict budget serves again.
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    try await callNode(fixture.http, nodes[0].url, key: key, body: chatBody(model: "paid")).status == 200
+                }
+            )
             for node in nodes { await node.stop() }
+            await restarted.stop()
         }
     }
 }

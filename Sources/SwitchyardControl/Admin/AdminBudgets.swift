@@ -95,6 +95,12 @@ extension AdminAPI {
             let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]), (1970...9999).contains(year),
             (1...12).contains(month), (1...31).contains(day)
         else { throw AdminError.invalid(name, "must be a UTC day, YYYY-MM-DD") }
+        // A day that exists (not 2026-02-31).
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard let date = calendar.date(from: DateComponents(year: year, month: month, day: day)),
+            calendar.component(.day, from: date) == day
+        else { throw AdminError.invalid(name, "must be a day that exists, YYYY-MM-DD") }
         return text
     }
 

@@ -107,7 +107,8 @@ extension ConfigStore {
                        COALESCE((SELECT SUM(GREATEST(granted_micros - spent_micros, 0))::bigint FROM budget_leases
                                  WHERE tenant = \(tenant) AND budget = \(budget.name) AND window_id = \(window)
                                    AND expires_at > now() - \(Self.leaseGraceSeconds) * interval '1 second'), 0),
-                       (SELECT count(*) FROM budget_leases WHERE tenant = \(tenant) AND budget = \(budget.name) AND window_id = \(window))
+                       (SELECT count(*) FROM budget_leases WHERE tenant = \(tenant) AND budget = \(budget.name) AND window_id = \(window)
+                          AND expires_at > now() - \(Self.leaseGraceSeconds) * interval '1 second')
                 """,
                 logger: self.logger
             )

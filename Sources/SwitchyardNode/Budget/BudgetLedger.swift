@@ -31,6 +31,9 @@ final class BudgetLedger: Sendable {
         var lastUsed: ContinuousClock.Instant
         /// Spent under the `safe` outage policy in this window.
         var outageSpent: Int64 = 0
+        /// The control plane just refused to grow this lease: until then, requests short of it are
+        /// refused without asking again.
+        var refusedUntil: ContinuousClock.Instant?
         var windowSpent: Int64 = 0
 
         func free(at now: ContinuousClock.Instant) -> Int64 {
@@ -52,6 +55,8 @@ final class BudgetLedger: Sendable {
         case granted
         case refused
         case unreachable
+        /// The budget no longer exists.
+        case gone
     }
 
     struct Settings: Sendable {
@@ -59,6 +64,8 @@ final class BudgetLedger: Sendable {
         var headroomUnits: Int64 = 8
         /// A lease unused this long (and with nothing in flight) is handed back.
         var idleRelease: Duration = .seconds(10)
+        /// How long a refusal is remembered before the control plane is asked again.
+        var refusalMemory: Duration = .milliseconds(250)
     }
 
     let settings: Settings
@@ -79,8 +86,9 @@ final class BudgetLedger: Sendable {
         guard !budgets.isEmpty else { return .none }
         let entries = budgets.map { (key: Key(tenant: tenant, budget: $0.name, window: $0.window(at: now).id), config: $0) }
         var outcomes: [Key: Refill] = [:]
-        for round in 0..<3 {
+        for round in 0...3 {
             let instant = ContinuousClock.now
+            let asked = outcomes
             let result: Result<[Key: Int64], APIError> = self.leases.withLock { state in
                 var short: [Key: Int64] = [:]
                 for entry in entries {
@@ -88,23 +96,21 @@ final class BudgetLedger: Sendable {
                     lease.config = entry.config
                     lease.unit = amount
                     lease.lastUsed = instant
-                    let free = lease.free(at: instant)
-                    if free < amount { short[entry.key] = amount - free }
                     state[entry.key] = lease
+                    // A budget the control plane no longer knows constrains nothing.
+                    if asked[entry.key] == .gone { continue }
+                    if lease.free(at: instant) < amount { short[entry.key] = amount }
                 }
-                if short.isEmpty {
-                    for entry in entries { state[entry.key]?.reserved += amount }
-                    return .success([:])
-                }
-                // After asking: what the control plane could not cover is decided by the budget.
-                guard round > 0 || short.keys.allSatisfy({ outcomes[$0] != nil }) else { return .success(short) }
                 var overdrafts: [Key] = []
-                for (key, _) in short {
+                for key in short.keys.sorted(by: { $0.budget < $1.budget }) {
                     guard let config = state[key]?.config else { continue }
-                    switch outcomes[key] ?? .granted {
-                    case .granted:
-                        // Raced by another request on this node: ask again.
-                        return .success(short)
+                    switch asked[key] {
+                    case nil, .granted, .gone:
+                        // Not asked yet, or raced by another request on this node: ask (again),
+                        // three times at most.
+                        if round < 3 { return .success(short) }
+                        if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window)) }
+                        overdrafts.append(key)
                     case .refused:
                         if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window)) }
                         overdrafts.append(key)
@@ -127,9 +133,9 @@ final class BudgetLedger: Sendable {
                     }
                 }
                 // Every budget agreed (some by overdraft): reserve in all of them at once.
-                for entry in entries {
+                for entry in entries where asked[entry.key] != .gone {
                     state[entry.key]?.reserved += amount
-                    if overdrafts.contains(entry.key), outcomes[entry.key] == .unreachable, entry.config.outagePolicy == .safe {
+                    if overdrafts.contains(entry.key), asked[entry.key] == .unreachable, entry.config.outagePolicy == .safe {
                         state[entry.key]?.outageSpent += amount
                     }
                 }
@@ -140,12 +146,11 @@ final class BudgetLedger: Sendable {
             case .success(let value): short = value
             case .failure(let error): throw error
             }
-            if short.isEmpty { return Reservation(keys: entries.map(\.key), amount: amount) }
-            outcomes = await self.caller.refill(self, short: short, unit: amount)
+            if short.isEmpty { return Reservation(keys: entries.map(\.key).filter { asked[$0] != .gone }, amount: amount) }
+            outcomes.merge(await self.caller.refill(self, short: short)) { _, new in new }
         }
-        // Three rounds of racing for the same lease: treat as no room.
-        let config = entries.first?.config ?? budgets[0]
-        throw Self.exceeded(config, window: entries.first?.key.window ?? "")
+        // Not reached: the last round decides.
+        throw Self.exceeded(entries[0].config, window: entries[0].key.window)
     }
 
     /// Settles a reservation at the request's actual cost.
@@ -166,29 +171,40 @@ final class BudgetLedger: Sendable {
         self.usage.withLock { $0.add(row, promptTokens: promptTokens, completionTokens: completionTokens, costMicros: costMicros) }
     }
 
-    /// The lease items to send now: what the request at hand needs (`short`), or, for the
-    /// reporter, every lease that has spend to report, is running low, or is due to go back.
-    func items(short: [Key: Int64]?, unit: Int64, now: Date = Date()) -> [(key: Key, item: LeaseAsk, spent: Int64)] {
+    /// The lease items to send now: for the request at hand, the leases in `short` that still
+    /// cannot cover its amount (what a call made meanwhile already covered is skipped); for the
+    /// reporter (`short` nil), every lease with spend to report, running low, due soon, or to hand
+    /// back (idle, its window over, or `releaseAll` on shutdown). Releasing a lease stops its use
+    /// at once, so nothing is reserved from a lease the control plane is dropping.
+    func items(
+        short: [Key: Int64]?,
+        releaseAll: Bool = false,
+        now: Date = Date()
+    ) -> [(key: Key, item: LeaseAsk, spent: Int64, granted: Int64)] {
         let instant = ContinuousClock.now
         return self.leases.withLock { state in
-            var items: [(key: Key, item: LeaseAsk, spent: Int64)] = []
+            var items: [(key: Key, item: LeaseAsk, spent: Int64, granted: Int64)] = []
             for (key, lease) in state {
                 let free = lease.free(at: instant)
                 var need: Int64 = 0
                 var want: Int64 = 0
                 var release = false
                 if let short {
-                    guard let asked = short[key] else { continue }
-                    need = max(0, min(asked, lease.unit - free))
+                    guard let amount = short[key] else { continue }
+                    need = max(0, amount - free)
                     guard need > 0 else { continue }
-                    want = need + self.settings.headroomUnits * max(unit, 1)
+                    if let until = lease.refusedUntil, instant < until { continue }
+                    want = need + self.settings.headroomUnits * max(lease.unit, 1)
                 } else {
                     let idle = instant - lease.lastUsed > self.settings.idleRelease
                     let windowOver = lease.config.window(at: now).id != key.window
                     let dueSoon = lease.expires.map { $0 - instant < .seconds(5) } ?? false
-                    if idle || windowOver, lease.reserved == 0 {
+                    if releaseAll || idle || windowOver, lease.reserved == 0 {
                         release = true
-                    } else if !idle, free < 2 * lease.unit {
+                        // No more reservations from it while the control plane drops it.
+                        state[key]?.granted = lease.spent
+                        state[key]?.expires = nil
+                    } else if !idle, free < 2 * lease.unit, lease.refusedUntil.map({ instant >= $0 }) ?? true {
                         want = self.settings.headroomUnits * lease.unit
                     } else if lease.spent == lease.reportedSpent, !dueSoon || idle {
                         continue
@@ -207,12 +223,28 @@ final class BudgetLedger: Sendable {
                             unitMicros: lease.unit,
                             release: release
                         ),
-                        lease.spent
+                        lease.spent,
+                        lease.granted
                     )
                 )
             }
             return items
         }
+    }
+
+    /// Keys whose lease the control plane refused to grow recently (no call is made for them).
+    func recentlyRefused(_ keys: some Sequence<Key>) -> Set<Key> {
+        let instant = ContinuousClock.now
+        return self.leases.withLock { state in
+            Set(keys.filter { key in state[key]?.refusedUntil.map { instant < $0 } ?? false })
+        }
+    }
+
+    /// Remembers a refusal for `refusalMemory`: a burst of requests over a spent budget makes one
+    /// call, not one each.
+    func noteRefused(_ key: Key) {
+        let until = ContinuousClock.now + self.settings.refusalMemory
+        self.leases.withLock { state in state[key]?.refusedUntil = until }
     }
 
     /// Applies the control plane's answers; `receivedAt` starts each lease's time to live.
@@ -233,11 +265,14 @@ final class BudgetLedger: Sendable {
                 lease.reportedSpent = max(lease.reportedSpent, answer.sentSpent)
                 lease.windowSpent = answer.windowSpent
                 if answer.release {
-                    // Handed back: keep it only if a request started using it meanwhile.
+                    // The control plane accounted the lease and dropped it: start afresh, keeping
+                    // only what happened since the report (an overdraft reservation).
                     if lease.reserved == 0, lease.spent == answer.sentSpent {
                         state[answer.key] = nil
                     } else {
-                        lease.granted = answer.sentSpent
+                        lease.spent -= answer.sentSpent
+                        lease.reportedSpent = 0
+                        lease.granted = 0
                         lease.expires = nil
                         state[answer.key] = lease
                     }

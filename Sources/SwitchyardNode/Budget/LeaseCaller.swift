@@ -54,16 +54,24 @@ actor LeaseCaller {
 
     /// Asks for what the request at hand is short of. Re-checked once the caller's turn comes:
     /// a call made meanwhile may have covered it.
-    func refill(_ ledger: BudgetLedger, short: [BudgetLedger.Key: Int64], unit: Int64) async -> [BudgetLedger.Key: BudgetLedger.Refill] {
+    func refill(_ ledger: BudgetLedger, short: [BudgetLedger.Key: Int64]) async -> [BudgetLedger.Key: BudgetLedger.Refill] {
         await self.acquire()
         defer { self.release() }
-        let items = ledger.items(short: short, unit: unit)
-        guard !items.isEmpty else { return short.mapValues { _ in .granted } }
         var outcomes: [BudgetLedger.Key: BudgetLedger.Refill] = short.mapValues { _ in .granted }
+        for key in ledger.recentlyRefused(short.keys) { outcomes[key] = .refused }
+        let items = ledger.items(short: short)
+        guard !items.isEmpty else { return outcomes }
         do {
             let answers = try await self.send(ledger, items: items, usage: nil)
             for (sent, answer) in zip(items, answers) {
-                outcomes[sent.key] = answer.granted - sent.item.spentMicros >= sent.item.needMicros && !answer.unknown ? .granted : .refused
+                if answer.unknown {
+                    outcomes[sent.key] = .gone
+                } else if answer.granted - sent.granted >= sent.item.needMicros {
+                    outcomes[sent.key] = .granted
+                } else {
+                    outcomes[sent.key] = .refused
+                    ledger.noteRefused(sent.key)
+                }
             }
         } catch {
             self.logger.warning("budget lease request failed", metadata: ["error": "\(error)"])
@@ -73,10 +81,10 @@ actor LeaseCaller {
     }
 
     /// Reports spend and tops leases up (the reporter's periodic call).
-    func report(_ ledger: BudgetLedger) async {
+    func report(_ ledger: BudgetLedger, final: Bool = false) async {
         await self.acquire()
         defer { self.release() }
-        let items = ledger.items(short: nil, unit: 0)
+        let items = ledger.items(short: nil, releaseAll: final)
         let usage = ledger.usage.withLock { $0.batch() }
         guard !items.isEmpty || usage != nil else { return }
         do {
@@ -94,7 +102,7 @@ actor LeaseCaller {
 
     private func send(
         _ ledger: BudgetLedger,
-        items: [(key: BudgetLedger.Key, item: LeaseAsk, spent: Int64)],
+        items: [(key: BudgetLedger.Key, item: LeaseAsk, spent: Int64, granted: Int64)],
         usage: (seq: UInt64, rows: [UsageBuffer.Row: UsageBuffer.Totals])?
     ) async throws -> [Answer] {
         var message = Switchyard_V1_LeaseRequest()
@@ -167,7 +175,7 @@ struct LeaseReporter: Service {
                 await self.ledger.caller.report(self.ledger)
             }
         }
-        // A last report on the way out, so settled spend is not left unreported.
-        await self.ledger.caller.report(self.ledger)
+        // A last report on the way out: settled spend reported, unused leases handed back.
+        await self.ledger.caller.report(self.ledger, final: true)
     }
 }

@@ -169,14 +169,23 @@ struct ChatProxy: Sendable {
         let budgets = self.state.loaded?.table.tenants[key.tenant]?.budgets.filter { $0.applies(keyID: key.key.id, route: alias, tag: tag) } ?? []
         var worst: Int64 = 0
         if !budgets.isEmpty {
-            let (promptTokens, outputTokens): (Int, Int)
-            switch operation {
-            case .chat(let chat, _):
-                (promptTokens, outputTokens) = (chat.promptTokenUpperBound, chat.maxOutputTokens(fallback: Self.defaultMaxOutputTokens))
-            case .embeddings(let body):
-                (promptTokens, outputTokens) = (EmbeddingsInput.byteCount(body) + 8, 0)
+            for attempt in plan.attempts {
+                let promptTokens: Int
+                let outputTokens: Int
+                switch operation {
+                case .chat(let chat, _):
+                    // What the target forces wins over what the client asked; each of `n` choices
+                    // may use all of it; a prompt's templates and variables add to the input.
+                    let forced = attempt.target.params["max_completion_tokens"]?.intValue ?? attempt.target.params["max_tokens"]?.intValue
+                    let limit = forced.map { Int(max(0, min($0, 10_000_000))) } ?? chat.maxOutputTokens(fallback: Self.defaultMaxOutputTokens)
+                    let choices = Int(max(1, min(chat.body["n"]?.intValue ?? 1, 128)))
+                    let rendered = attempt.prompt.map { $0.spec.json.serialized().count + (chat.promptVariables?.serialized().count ?? 0) } ?? 0
+                    (promptTokens, outputTokens) = (chat.promptTokenUpperBound + rendered, limit * choices)
+                case .embeddings(let body):
+                    (promptTokens, outputTokens) = (EmbeddingsInput.tokenUpperBound(body), 0)
+                }
+                worst = max(worst, attempt.model.costMicros(promptTokens: promptTokens, completionTokens: outputTokens))
             }
-            worst = plan.attempts.map { $0.model.costMicros(promptTokens: promptTokens, completionTokens: outputTokens) }.max() ?? 0
         }
         let reservation = try await self.ledger.reserve(budgets, tenant: key.tenant, amount: worst)
         let day = Self.utcDay(Date())

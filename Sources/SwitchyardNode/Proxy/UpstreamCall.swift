@@ -223,6 +223,20 @@ extension Executor {
 
 /// Embedding inputs, for the token estimate of providers that report none.
 enum EmbeddingsInput {
+    /// An upper bound of the input's tokens: a token is at least one byte of text, and an input
+    /// given as token ids has one token per id.
+    static func tokenUpperBound(_ body: [String: JSONValue]) -> Int {
+        func count(_ value: JSONValue) -> Int {
+            switch value {
+            case .string(let text): text.utf8.count
+            case .int: 1
+            case .array(let items): items.reduce(0) { $0 + count($1) }
+            default: 0
+            }
+        }
+        return count(body["input"] ?? .null) + 8
+    }
+
     static func byteCount(_ body: [String: JSONValue]) -> Int {
         switch body["input"] ?? .null {
         case .string(let text): text.utf8.count

@@ -68,7 +68,9 @@ public nonisolated struct Switchyard_V1_LeaseItem: Sendable {
   /// What the request at hand still needs: granted whole, or nothing.
   public var needMicros: Int64 = 0
 
-  /// Headroom wanted on top (a few typical requests).
+  /// What the node would like granted in all, `need` included (the need plus a few typical
+  /// requests of headroom); beyond the need the control plane grants at most a quarter of what
+  /// would remain, in whole units.
   public var wantMicros: Int64 = 0
 
   /// The node's typical request cost: extra headroom is granted in whole units.
