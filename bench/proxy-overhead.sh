@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures what a Switchyard node adds to a request: the same chat completion against the mock
 # provider directly and through a node, with wrk, in one run on one machine (compare the ratio,
-# not absolute numbers). Release build. Loopback only; bounded in time.
+# not absolute numbers); then the node with a hard budget on the demo tenant against the node
+# without, interleaved (off, on, off), to show what budget enforcement adds. Release build.
+# Loopback only; bounded in time.
 #   usage: bench/proxy-overhead.sh [seconds per run (default 10)] [connections (default 16)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,3 +43,19 @@ run node "$node" "$state/node.lua"
 run direct-again "$mock" "$state/direct.lua"
 rps() { grep "Requests/sec" "$state/$1.txt" | awk '{print $2}'; }
 echo "throughput ratio node/direct: $(python3 -c "print(round($(rps node)/$(rps direct), 3))")"
+
+# Budgets: a hard budget that every request of the demo route counts against.
+admin() { # method path [body]
+  curl -s -o /dev/null -w '%{http_code}' -X "$1" -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" \
+    -H "Content-Type: application/json" "$SWITCHYARD_ADMIN_URL/admin/v1$2" ${3:+-d "$3"}
+}
+p50() { grep -E "^ +50%" "$state/$1.txt" | awk '{print $2}'; }
+run node-budget-off "$node" "$state/node.lua"
+echo "budget created: HTTP $(admin PUT /tenants/demo/budgets/bench '{"period": "month", "limit_usd": 1000000, "mode": "hard"}')"
+sleep 3
+run node-budget-on "$node" "$state/node.lua"
+echo "budget deleted: HTTP $(admin DELETE /tenants/demo/budgets/bench)"
+sleep 3
+run node-budget-off-again "$node" "$state/node.lua"
+echo "throughput ratio budget on/off: $(python3 -c "print(round($(rps node-budget-on)/(($(rps node-budget-off)+$(rps node-budget-off-again))/2), 3))")"
+echo "p50 off / on / off: $(p50 node-budget-off) / $(p50 node-budget-on) / $(p50 node-budget-off-again)"

@@ -28,6 +28,16 @@ final class BudgetLedger: Sendable {
         var expires: ContinuousClock.Instant?
         /// The recent request cost: headroom is asked for in these units.
         var unit: Int64 = 0
+        /// Reserved since the reporter's last round: the spend rate the lease must keep up with.
+        var recent: Int64 = 0
+        /// Reserved in the reporter's previous round.
+        var previous: Int64 = 0
+
+        /// Headroom to hold: a few requests, or two report intervals at the recent rate,
+        /// whichever is more, so that a busy node does not wait for the control plane.
+        func headroom(units: Int64) -> Int64 {
+            max(units * max(self.unit, 1), 2 * max(self.recent, self.previous))
+        }
         var lastUsed: ContinuousClock.Instant
         /// Spent under the `safe` outage policy in this window.
         var outageSpent: Int64 = 0
@@ -135,6 +145,7 @@ final class BudgetLedger: Sendable {
                 // Every budget agreed (some by overdraft): reserve in all of them at once.
                 for entry in entries where asked[entry.key] != .gone {
                     state[entry.key]?.reserved += amount
+                    state[entry.key]?.recent += amount
                     if overdrafts.contains(entry.key), asked[entry.key] == .unreachable, entry.config.outagePolicy == .safe {
                         state[entry.key]?.outageSpent += amount
                     }
@@ -185,6 +196,11 @@ final class BudgetLedger: Sendable {
         return self.leases.withLock { state in
             var items: [(key: Key, item: LeaseAsk, spent: Int64, granted: Int64)] = []
             for (key, lease) in state {
+                if short == nil {
+                    // A reporter round: the rate window moves on.
+                    state[key]?.previous = lease.recent
+                    state[key]?.recent = 0
+                }
                 let free = lease.free(at: instant)
                 var need: Int64 = 0
                 var want: Int64 = 0
@@ -194,7 +210,7 @@ final class BudgetLedger: Sendable {
                     need = max(0, amount - free)
                     guard need > 0 else { continue }
                     if let until = lease.refusedUntil, instant < until { continue }
-                    want = need + self.settings.headroomUnits * max(lease.unit, 1)
+                    want = need + lease.headroom(units: self.settings.headroomUnits)
                 } else {
                     let idle = instant - lease.lastUsed > self.settings.idleRelease
                     let windowOver = lease.config.window(at: now).id != key.window
@@ -204,8 +220,8 @@ final class BudgetLedger: Sendable {
                         // No more reservations from it while the control plane drops it.
                         state[key]?.granted = lease.spent
                         state[key]?.expires = nil
-                    } else if !idle, free < 2 * lease.unit, lease.refusedUntil.map({ instant >= $0 }) ?? true {
-                        want = self.settings.headroomUnits * lease.unit
+                    } else if !idle, free < lease.headroom(units: 2), lease.refusedUntil.map({ instant >= $0 }) ?? true {
+                        want = lease.headroom(units: self.settings.headroomUnits)
                     } else if lease.spent == lease.reportedSpent, !dueSoon || idle {
                         continue
                     }
