@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-16}
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || { echo "needs wrk (apt-get install wrk)"; exit 1; }
-swift build -c release --product switchyard --product switchyard-control --product switchyard-node >/dev/null 2>&1 \
-  || swift build -c release
+# One product per invocation: SwiftPM builds only one of several --product flags.
+for product in switchyard switchyard-control switchyard-node; do
+  swift build -c release --product "$product" >/dev/null 2>&1 || swift build -c release --product "$product"
+done
 bin=$(swift build -c release --show-bin-path)
 state=$(mktemp -d /tmp/switchyard-bench-XXXXXX); chmod 755 "$state"
 base=$((30000 + RANDOM % 20000))

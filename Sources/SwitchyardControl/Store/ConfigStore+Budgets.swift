@@ -223,6 +223,16 @@ extension ConfigStore {
                     // Reports are cumulative: a resent one adds nothing.
                     let reported = max(ownSpent, item.spentMicros)
                     spent += reported - ownSpent
+                    // Leases past expiry and grace count for nothing any more (their spend is in
+                    // the window): drop them, so crashed and restarted nodes leave no rows behind.
+                    try await connection.query(
+                        """
+                        DELETE FROM budget_leases
+                        WHERE tenant = \(item.tenant) AND budget = \(item.budget) AND window_id = \(item.window) AND holder <> \(holder)
+                          AND expires_at <= now() - \(Self.leaseGraceSeconds) * interval '1 second'
+                        """,
+                        logger: logger
+                    )
                     var others: Int64 = 0
                     for try await value in try await connection.query(
                         """

@@ -196,6 +196,25 @@ public struct BudgetConfig: Sendable, Hashable {
     }
 }
 
+/// UTC calendar days from Unix time, without a `Calendar` (the hot path asks on every request).
+public enum UTCDay {
+    /// `2026-11-22` for a Unix time in seconds.
+    public static func string(unixSeconds: Int64) -> String {
+        // Days to civil date (proleptic Gregorian), after Howard Hinnant's `civil_from_days`.
+        let days = Int64((Double(unixSeconds) / 86_400).rounded(.down)) + 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ number: Int64) -> String { number < 10 ? "0\(number)" : String(number) }
+        return "\(year)-\(pad(month))-\(pad(day))"
+    }
+}
+
 /// One period of a budget.
 public struct BudgetWindow: Sendable, Hashable {
     public var id: String

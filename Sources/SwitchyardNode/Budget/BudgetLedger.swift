@@ -81,6 +81,21 @@ final class BudgetLedger: Sendable {
     let settings: Settings
     let leases = Mutex<[Key: Lease]>([:])
     let usage = Mutex<UsageBuffer>(UsageBuffer())
+    /// The current window per (time zone, period), kept until it ends: computing one needs a
+    /// `Calendar`, too slow for every request.
+    let windows = Mutex<[String: (window: BudgetWindow, end: Date)]>([:])
+
+    /// The window of `config` at `now`, from the cache while it lasts.
+    func window(of config: BudgetConfig, at now: Date) -> BudgetWindow {
+        guard config.period != .total else { return BudgetWindow(id: "total", end: nil) }
+        let key = config.timeZone + "/" + config.period.rawValue
+        if let cached = self.windows.withLock({ $0[key] }), now < cached.end, cached.end.timeIntervalSince(now) < 32 * 86_400 {
+            return cached.window
+        }
+        let window = config.window(at: now)
+        if let end = window.end { self.windows.withLock { $0[key] = (window, end) } }
+        return window
+    }
     let caller: LeaseCaller
 
     init(caller: LeaseCaller, settings: Settings = Settings()) {
@@ -94,7 +109,7 @@ final class BudgetLedger: Sendable {
     /// (or its `safe` allowance is spent).
     func reserve(_ budgets: [BudgetConfig], tenant: String, amount: Int64, now: Date = Date()) async throws(APIError) -> Reservation {
         guard !budgets.isEmpty else { return .none }
-        let entries = budgets.map { (key: Key(tenant: tenant, budget: $0.name, window: $0.window(at: now).id), config: $0) }
+        let entries = budgets.map { (key: Key(tenant: tenant, budget: $0.name, window: self.window(of: $0, at: now).id), config: $0) }
         var outcomes: [Key: Refill] = [:]
         for round in 0...3 {
             let instant = ContinuousClock.now

@@ -188,20 +188,12 @@ struct ChatProxy: Sendable {
             }
         }
         let reservation = try await self.ledger.reserve(budgets, tenant: key.tenant, amount: worst)
-        let day = Self.utcDay(Date())
+        let day = UTCDay.string(unixSeconds: Int64(Date().timeIntervalSince1970))
         return Settlement(
             ledger: self.ledger,
             reservation: reservation,
             row: UsageBuffer.Row(day: day, tenant: key.tenant, keyID: key.key.id, route: alias, model: "")
         )
-    }
-
-    static func utcDay(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: date)
-        func pad(_ number: Int?) -> String { (number ?? 0) < 10 ? "0\(number ?? 0)" : String(number ?? 0) }
-        return "\(parts.year ?? 1970)-\(pad(parts.month))-\(pad(parts.day))"
     }
 
     /// The caller's key: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>`
