@@ -31,7 +31,7 @@ import Testing
 
     /// An HTTP client with enough connections for `clients` concurrent requests per node.
     static func loadClient(_ clients: Int) -> HTTPClient {
-        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2), read: .seconds(60)))
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(60)))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }
@@ -92,7 +92,14 @@ import Testing
             let warmUp = try await fixture.mockCounts()["priced-model"] ?? 0
 
             let client = Self.loadClient(80)
-            let counts = try await Self.load(client, nodes: nodes.map(\.url), key: key, clients: 200, perClient: 3)
+            let counts: [String: Int]
+            do {
+                counts = try await Self.load(client, nodes: nodes.map(\.url), key: key, clients: 200, perClient: 3)
+            } catch {
+                try? await client.shutdown()
+                for node in nodes { await node.stop() }
+                throw error
+            }
             try? await client.shutdown()
 
             // Zero overshoot, and nothing refused while the budget had room.
