@@ -39,6 +39,15 @@ public enum SnapshotCodec {
             message.tags = Self.labels(model.tags)
             message.capabilities = model.capabilities.sorted()
             message.requestPriceMicros = model.requestPriceMicros
+            message.prices = model.priceVersions.map { price in
+                .with {
+                    $0.effectiveAtUnixMs = price.effectiveAtUnixMs
+                    $0.inputPricePerMtok = price.inputPerMTok
+                    $0.outputPricePerMtok = price.outputPerMTok
+                    if let cached = price.cachedInputPerMTok { $0.cachedInputPricePerMtok = cached }
+                    $0.requestPriceMicros = price.requestMicros
+                }
+            }
             return message
         }
         return try shard.serializedData()
@@ -167,7 +176,16 @@ public enum SnapshotCodec {
                 outputPricePerMTok: $0.outputPricePerMtok,
                 tags: Self.labels($0.tags),
                 capabilities: Set($0.capabilities),
-                requestPriceMicros: $0.requestPriceMicros
+                requestPriceMicros: $0.requestPriceMicros,
+                priceVersions: $0.prices.map { price in
+                    ModelPrice(
+                        effectiveAtUnixMs: price.effectiveAtUnixMs,
+                        inputPerMTok: price.inputPricePerMtok,
+                        outputPerMTok: price.outputPricePerMtok,
+                        cachedInputPerMTok: price.hasCachedInputPricePerMtok ? price.cachedInputPricePerMtok : nil,
+                        requestMicros: price.requestPriceMicros
+                    )
+                }
             )
         }
         var tenants: [TenantConfig] = []

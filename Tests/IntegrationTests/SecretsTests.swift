@@ -46,6 +46,8 @@ import Testing
                 try await fixture.route("refused", "planted-401")
                 let node = try await fixture.node(stateDirectory: state)
                 #expect(await fixture.waitForRoute(node, key: key, alias: "ok", timeout: .seconds(5)))
+                // Both routes reached the node (they are two config versions).
+                try await BudgetTests.waitForNodes(fixture, count: 1)
                 // The mock's 401 body echoes the key it got; the node must not pass it on.
                 let refused = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "refused"))
                 #expect(refused.status == 502)

@@ -36,6 +36,8 @@ struct TenancyTests {
         "POST /admin/v1/tenants/{tenant}/prompts/{prompt}/versions": TenancyTests.prompt(system: "changed"),
         "PUT /admin/v1/tenants/{tenant}/prompts/{prompt}/labels/{label}": ["version": 1],
         "PUT /admin/v1/tenants/{tenant}/budgets/{budget}": ["limit_usd": 1_000_000],
+        "POST /admin/v1/models/{model}/prices": ["input_price_per_mtok": 0, "output_price_per_mtok": 0],
+        "POST /admin/v1/prices/import": ["prices": [["model": "good", "input_price_per_mtok": 0, "output_price_per_mtok": 0]]],
     ]
 
     static func prompt(system: String) -> JSONValue {
@@ -45,7 +47,7 @@ struct TenancyTests {
     /// Endpoints every token may call (the model catalog is shared; lists are filtered).
     static let open: Set<String> = [
         "GET /admin/v1/config", "GET /admin/v1/whoami", "GET /admin/v1/models", "GET /admin/v1/models/{model}",
-        "GET /admin/v1/tenants", "GET /admin/v1/audit",
+        "GET /admin/v1/tenants", "GET /admin/v1/audit", "GET /admin/v1/models/{model}/prices",
     ]
 
     static func isRead(_ method: String, _ path: String) -> Bool {
@@ -90,7 +92,7 @@ struct TenancyTests {
             "/admin/v1/config", "/admin/v1/tenants", "/admin/v1/tenants/acme", "/admin/v1/tenants/acme/keys",
             "/admin/v1/tenants/acme/routes", "/admin/v1/tenants/acme/tokens", "/admin/v1/tokens", "/admin/v1/providers",
             "/admin/v1/models", "/admin/v1/tenants/acme/prompts", "/admin/v1/tenants/acme/prompts/p/versions",
-            "/admin/v1/tenants/acme/budgets",
+            "/admin/v1/tenants/acme/budgets", "/admin/v1/models/good/prices",
         ] {
             result.append(try await fixture.admin.send(.GET, path).1)
         }

@@ -89,3 +89,31 @@ struct BudgetMathTests {
         #expect(budget.applies(keyID: "k", route: "chat", tag: nil) && !budget.applies(keyID: "k", route: "other", tag: nil))
     }
 }
+
+struct PriceMathTests {
+    @Test func costUsesThePriceInForceAndTheCachedRate() {
+        let model = ModelConfig(
+            name: "m",
+            provider: "p",
+            upstreamModel: "u",
+            inputPricePerMTok: 2,
+            outputPricePerMTok: 10,
+            requestPriceMicros: 100,
+            priceVersions: [
+                ModelPrice(effectiveAtUnixMs: 2_000, inputPerMTok: 4, outputPerMTok: 20, cachedInputPerMTok: 1, requestMicros: 0),
+                ModelPrice(effectiveAtUnixMs: 1_000, inputPerMTok: 3, outputPerMTok: 15),
+            ]
+        )
+        // Before any change: the model's own prices and surcharge.
+        #expect(model.costMicros(promptTokens: 100, completionTokens: 10, atUnixMs: 500) == 100 * 2 + 10 * 10 + 100)
+        #expect(model.costMicros(promptTokens: 100, completionTokens: 10, atUnixMs: 1_500) == 100 * 3 + 10 * 15)
+        // Cached prompt tokens at the cached rate; without one, at the input rate.
+        #expect(model.costMicros(promptTokens: 100, completionTokens: 10, cachedTokens: 40, atUnixMs: 2_000) == 60 * 4 + 40 * 1 + 10 * 20)
+        #expect(model.costMicros(promptTokens: 100, completionTokens: 0, cachedTokens: 40, atUnixMs: 1_500) == 100 * 3)
+        // Usage reads cached tokens where providers (and our translators) put them.
+        #expect(
+            Usage(completion: ["usage": ["prompt_tokens": 10, "completion_tokens": 2, "prompt_tokens_details": ["cached_tokens": 4]]])?.cachedTokens
+                == 4
+        )
+    }
+}

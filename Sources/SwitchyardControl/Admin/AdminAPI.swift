@@ -48,7 +48,7 @@ public struct AdminAPI: Sendable {
             ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
             ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
             ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
-        ] + Self.promptEndpoints + Self.budgetEndpoints
+        ] + Self.promptEndpoints + Self.budgetEndpoints + Self.priceEndpoints
 
     /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
     static func methods(servingPath path: String) -> [String] {
@@ -257,6 +257,7 @@ public struct AdminAPI: Sendable {
         self.registerTokens(on: admin)
         self.registerPrompts(on: admin)
         self.registerBudgets(on: admin)
+        self.registerPrices(on: admin)
     }
 
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.

@@ -88,6 +88,17 @@ extension ConfigStore {
                 )
             )
         }
+        // The whole price catalog: a node picks the row in force when it serves a request.
+        var prices: [String: [ModelPrice]] = [:]
+        for record in try await Self.priceRows(
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.priceColumns) FROM model_prices ORDER BY model, effective_at"),
+                logger: logger
+            )
+        ) {
+            prices[record.model, default: []].append(record.price)
+        }
+        for index in models.indices { models[index].priceVersions = prices[models[index].name] ?? [] }
         var tenants: [String: TenantConfig] = [:]
         var order: [String] = []
         for try await (name, tenantVersion, labels, policy) in try await connection.query(

@@ -276,11 +276,50 @@ public enum LeaseMath {
     }
 }
 
-extension ModelConfig {
-    /// The cost of a request in micro-dollars (rounded up): prompt and completion tokens at the
-    /// model's prices, plus its per-request surcharge.
-    public func costMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
-        let micros = Double(promptTokens) * self.inputPricePerMTok + Double(completionTokens) * self.outputPricePerMTok
-        return Int64(min(micros.rounded(.up), 1e15)) + self.requestPriceMicros
+/// A model's prices from a point in time on (a row of the price catalog).
+public struct ModelPrice: Sendable, Hashable {
+    public var effectiveAtUnixMs: Int64
+    /// USD per one million tokens.
+    public var inputPerMTok: Double
+    public var outputPerMTok: Double
+    /// For prompt tokens the provider served from its cache; nil = the input price.
+    public var cachedInputPerMTok: Double?
+    public var requestMicros: Int64
+
+    public init(effectiveAtUnixMs: Int64, inputPerMTok: Double, outputPerMTok: Double, cachedInputPerMTok: Double? = nil, requestMicros: Int64 = 0) {
+        self.effectiveAtUnixMs = effectiveAtUnixMs
+        self.inputPerMTok = inputPerMTok
+        self.outputPerMTok = outputPerMTok
+        self.cachedInputPerMTok = cachedInputPerMTok
+        self.requestMicros = requestMicros
     }
+}
+
+extension ModelConfig {
+    /// The prices in force at `unixMs`: the newest version that took effect by then, else the
+    /// model's own.
+    public func price(atUnixMs unixMs: Int64) -> ModelPrice {
+        if let version = self.priceVersions.last(where: { $0.effectiveAtUnixMs <= unixMs }) { return version }
+        return ModelPrice(
+            effectiveAtUnixMs: 0,
+            inputPerMTok: self.inputPricePerMTok,
+            outputPerMTok: self.outputPricePerMTok,
+            requestMicros: self.requestPriceMicros
+        )
+    }
+
+    /// The cost of a request in micro-dollars (rounded up) at the prices in force at `unixMs`:
+    /// prompt tokens (those served from the provider's cache at the cached-input price),
+    /// completion tokens, and the per-request price.
+    public func costMicros(promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0, atUnixMs unixMs: Int64 = ModelConfig.nowUnixMs()) -> Int64
+    {
+        let price = self.price(atUnixMs: unixMs)
+        let cached = max(0, min(cachedTokens, promptTokens))
+        let micros =
+            Double(promptTokens - cached) * price.inputPerMTok + Double(cached) * (price.cachedInputPerMTok ?? price.inputPerMTok)
+            + Double(completionTokens) * price.outputPerMTok
+        return Int64(min(micros.rounded(.up), 1e15)) + price.requestMicros
+    }
+
+    public static func nowUnixMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }

@@ -54,6 +54,9 @@ public struct ModelConfig: Sendable, Hashable {
     public var capabilities: Set<String>
     /// A surcharge per request, in micro-dollars.
     public var requestPriceMicros: Int64
+    /// Scheduled and past price changes, oldest first; the fields above are the price before the
+    /// first of them.
+    public var priceVersions: [ModelPrice]
 
     public init(
         name: String,
@@ -63,9 +66,11 @@ public struct ModelConfig: Sendable, Hashable {
         outputPricePerMTok: Double,
         tags: [String: String] = [:],
         capabilities: Set<String> = [],
-        requestPriceMicros: Int64 = 0
+        requestPriceMicros: Int64 = 0,
+        priceVersions: [ModelPrice] = []
     ) {
         self.requestPriceMicros = requestPriceMicros
+        self.priceVersions = priceVersions.sorted { $0.effectiveAtUnixMs < $1.effectiveAtUnixMs }
         self.name = name
         self.provider = provider
         self.upstreamModel = upstreamModel

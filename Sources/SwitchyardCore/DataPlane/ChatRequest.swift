@@ -177,10 +177,13 @@ extension ChatRequest {
 public struct Usage: Sendable, Hashable {
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Prompt tokens the provider served from its cache (`prompt_tokens_details.cached_tokens`).
+    public var cachedTokens: Int
 
-    public init(promptTokens: Int, completionTokens: Int) {
+    public init(promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
     }
 
     /// Reads `usage` from a chat completion or chunk, if present.
@@ -189,6 +192,7 @@ public struct Usage: Sendable, Hashable {
         // Upstreams are not trusted to send sane numbers: keep counts in 0...1e9.
         self.promptTokens = Int(min(max(usage["prompt_tokens"]?.intValue ?? 0, 0), 1_000_000_000))
         self.completionTokens = Int(min(max(usage["completion_tokens"]?.intValue ?? 0, 0), 1_000_000_000))
+        self.cachedTokens = Int(min(max(usage["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0, 0), 1_000_000_000))
     }
 }
 

@@ -22,8 +22,11 @@ final class Settlement: Sendable {
     /// The spend row, without the model (known once a target answered).
     let row: UsageBuffer.Row
     let state = Mutex(State())
+    /// When the request was served: its cost uses the prices in force then.
+    let servedAtUnixMs: Int64
 
-    init(ledger: BudgetLedger, reservation: BudgetLedger.Reservation, row: UsageBuffer.Row) {
+    init(ledger: BudgetLedger, reservation: BudgetLedger.Reservation, row: UsageBuffer.Row, servedAtUnixMs: Int64) {
+        self.servedAtUnixMs = servedAtUnixMs
         self.ledger = ledger
         self.reservation = reservation
         self.row = row
@@ -38,7 +41,12 @@ final class Settlement: Sendable {
                 state.usageKnown = true
                 state.promptTokens = Int64(usage.promptTokens)
                 state.completionTokens = Int64(usage.completionTokens)
-                state.costMicros = model.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
+                state.costMicros = model.costMicros(
+                    promptTokens: usage.promptTokens,
+                    completionTokens: usage.completionTokens,
+                    cachedTokens: usage.cachedTokens,
+                    atUnixMs: self.servedAtUnixMs
+                )
             }
         }
     }

@@ -167,6 +167,7 @@ struct ChatProxy: Sendable {
         -> Settlement
     {
         let budgets = self.state.loaded?.table.tenants[key.tenant]?.budgets.filter { $0.applies(keyID: key.key.id, route: alias, tag: tag) } ?? []
+        let servedAt = ModelConfig.nowUnixMs()
         var worst: Int64 = 0
         if !budgets.isEmpty {
             for attempt in plan.attempts {
@@ -184,7 +185,7 @@ struct ChatProxy: Sendable {
                 case .embeddings(let body):
                     (promptTokens, outputTokens) = (EmbeddingsInput.tokenUpperBound(body), 0)
                 }
-                worst = max(worst, attempt.model.costMicros(promptTokens: promptTokens, completionTokens: outputTokens))
+                worst = max(worst, attempt.model.costMicros(promptTokens: promptTokens, completionTokens: outputTokens, atUnixMs: servedAt))
             }
         }
         let reservation = try await self.ledger.reserve(budgets, tenant: key.tenant, amount: worst)
@@ -192,7 +193,8 @@ struct ChatProxy: Sendable {
         return Settlement(
             ledger: self.ledger,
             reservation: reservation,
-            row: UsageBuffer.Row(day: day, tenant: key.tenant, keyID: key.key.id, route: alias, model: "")
+            row: UsageBuffer.Row(day: day, tenant: key.tenant, keyID: key.key.id, route: alias, model: ""),
+            servedAtUnixMs: servedAt
         )
     }
 

@@ -179,9 +179,43 @@ public nonisolated struct Switchyard_V1_Model: Sendable {
   /// A surcharge per request, in micro-dollars.
   public var requestPriceMicros: Int64 = 0
 
+  /// Price changes that took effect or will (the one in force and every later one), oldest first;
+  /// the fields above apply before the first.
+  public var prices: [Switchyard_V1_ModelPrice] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Switchyard_V1_ModelPrice: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var effectiveAtUnixMs: Int64 = 0
+
+  public var inputPricePerMtok: Double = 0
+
+  public var outputPricePerMtok: Double = 0
+
+  /// For cached prompt tokens; unset = the input price.
+  public var cachedInputPricePerMtok: Double {
+    get {_cachedInputPricePerMtok ?? 0}
+    set {_cachedInputPricePerMtok = newValue}
+  }
+  /// Returns true if `cachedInputPricePerMtok` has been explicitly set.
+  public var hasCachedInputPricePerMtok: Bool {self._cachedInputPricePerMtok != nil}
+  /// Clears the value of `cachedInputPricePerMtok`. Subsequent reads from it will return its default value.
+  public mutating func clearCachedInputPricePerMtok() {self._cachedInputPricePerMtok = nil}
+
+  public var requestPriceMicros: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _cachedInputPricePerMtok: Double? = nil
 }
 
 /// Which models may serve a tenant's or a key's requests: for every tag named, the model's value
@@ -643,7 +677,7 @@ nonisolated extension Switchyard_V1_Label: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Model"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}upstream_model\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0\u{1}tags\0\u{1}capabilities\0\u{3}request_price_micros\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}provider\0\u{3}upstream_model\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0\u{1}tags\0\u{1}capabilities\0\u{3}request_price_micros\0\u{1}prices\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -659,6 +693,7 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.tags) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.capabilities) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.requestPriceMicros) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.prices) }()
       default: break
       }
     }
@@ -689,6 +724,9 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
     if self.requestPriceMicros != 0 {
       try visitor.visitSingularInt64Field(value: self.requestPriceMicros, fieldNumber: 8)
     }
+    if !self.prices.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.prices, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -700,6 +738,61 @@ nonisolated extension Switchyard_V1_Model: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.outputPricePerMtok != rhs.outputPricePerMtok {return false}
     if lhs.tags != rhs.tags {return false}
     if lhs.capabilities != rhs.capabilities {return false}
+    if lhs.requestPriceMicros != rhs.requestPriceMicros {return false}
+    if lhs.prices != rhs.prices {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_ModelPrice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelPrice"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}effective_at_unix_ms\0\u{3}input_price_per_mtok\0\u{3}output_price_per_mtok\0\u{3}cached_input_price_per_mtok\0\u{3}request_price_micros\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.effectiveAtUnixMs) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.inputPricePerMtok) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.outputPricePerMtok) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._cachedInputPricePerMtok) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.requestPriceMicros) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.effectiveAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.effectiveAtUnixMs, fieldNumber: 1)
+    }
+    if self.inputPricePerMtok.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.inputPricePerMtok, fieldNumber: 2)
+    }
+    if self.outputPricePerMtok.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.outputPricePerMtok, fieldNumber: 3)
+    }
+    try { if let v = self._cachedInputPricePerMtok {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    } }()
+    if self.requestPriceMicros != 0 {
+      try visitor.visitSingularInt64Field(value: self.requestPriceMicros, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_ModelPrice, rhs: Switchyard_V1_ModelPrice) -> Bool {
+    if lhs.effectiveAtUnixMs != rhs.effectiveAtUnixMs {return false}
+    if lhs.inputPricePerMtok != rhs.inputPricePerMtok {return false}
+    if lhs.outputPricePerMtok != rhs.outputPricePerMtok {return false}
+    if lhs._cachedInputPricePerMtok != rhs._cachedInputPricePerMtok {return false}
     if lhs.requestPriceMicros != rhs.requestPriceMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
