@@ -49,7 +49,7 @@ extension AdminAPI {
             let tenant = try await self.requireTenant(context, .read)
             let query = request.uri.queryParameters
             try Self.rejectUnknownParameters(query.map { String($0.key) }, known: ["from", "to", "group_by"])
-            let today = Self.day(Date())
+            let today = UTCDay.string(unixSeconds: Int64(Date().timeIntervalSince1970))
             let from = try Self.dayParameter(query.get("from").map { String($0) }, name: "from") ?? String(today.prefix(8)) + "01"
             let to = try Self.dayParameter(query.get("to").map { String($0) }, name: "to") ?? today
             guard from <= to else { throw AdminError.invalid("from", "must not be after 'to'") }
@@ -78,14 +78,6 @@ extension AdminAPI {
                 ),
             ])
         }
-    }
-
-    static func day(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: date)
-        func pad(_ number: Int?) -> String { (number ?? 0) < 10 ? "0\(number ?? 0)" : String(number ?? 0) }
-        return "\(parts.year ?? 1970)-\(pad(parts.month))-\(pad(parts.day))"
     }
 
     static func dayParameter(_ text: String?, name: String) throws -> String? {

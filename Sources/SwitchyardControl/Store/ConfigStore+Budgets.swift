@@ -57,23 +57,27 @@ public struct UsageRecord: Sendable, Hashable {
 
 extension ConfigStore {
     static let budgetColumns =
-        "name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy, safe_allowance_micros"
+        "tenant, name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy, safe_allowance_micros"
 
-    static func decodeBudgets(_ rows: PostgresRowSequence) async throws -> [BudgetConfig] {
-        var result: [BudgetConfig] = []
-        for try await (name, kind, value, period, zone, limit, mode, policy, allowance) in rows.decode(
-            (String, String, String, String, String, Int64, String, String, Int64).self
+    /// Rows of `budgetColumns`, with their tenant.
+    static func decodeBudgets(_ rows: PostgresRowSequence) async throws -> [(tenant: String, budget: BudgetConfig)] {
+        var result: [(tenant: String, budget: BudgetConfig)] = []
+        for try await (tenant, name, kind, value, period, zone, limit, mode, policy, allowance) in rows.decode(
+            (String, String, String, String, String, String, Int64, String, String, Int64).self
         ) {
             result.append(
-                BudgetConfig(
-                    name: name,
-                    scope: BudgetConfig.Scope(kind: kind, value: value) ?? .tenant,
-                    period: BudgetConfig.Period(rawValue: period) ?? .month,
-                    timeZone: zone,
-                    limitMicros: limit,
-                    mode: BudgetConfig.Mode(rawValue: mode) ?? .hard,
-                    outagePolicy: BudgetConfig.OutagePolicy(rawValue: policy) ?? .deny,
-                    safeAllowanceMicros: allowance
+                (
+                    tenant,
+                    BudgetConfig(
+                        name: name,
+                        scope: BudgetConfig.Scope(kind: kind, value: value) ?? .tenant,
+                        period: BudgetConfig.Period(rawValue: period) ?? .month,
+                        timeZone: zone,
+                        limitMicros: limit,
+                        mode: BudgetConfig.Mode(rawValue: mode) ?? .hard,
+                        outagePolicy: BudgetConfig.OutagePolicy(rawValue: policy) ?? .deny,
+                        safeAllowanceMicros: allowance
+                    )
                 )
             )
         }
@@ -92,7 +96,7 @@ extension ConfigStore {
             ),
             logger: self.logger
         )
-        return try await Self.decodeBudgets(rows)
+        return try await Self.decodeBudgets(rows).map(\.budget)
     }
 
     /// Each budget with its current window's spend and live leases.

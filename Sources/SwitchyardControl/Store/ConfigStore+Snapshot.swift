@@ -176,25 +176,13 @@ extension ConfigStore {
             let spec = try PromptSpec(json: try JSONValue(parsing: specText.utf8))
             tenants[tenant]?.prompts.append(PromptVersionConfig(name: name, version: number, spec: spec))
         }
-        for try await (tenant, name, kind, value, period, zone, limit, mode, policy, allowance) in try await connection.query(
-            """
-            SELECT tenant, name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy, safe_allowance_micros
-            FROM budgets ORDER BY tenant, name
-            """,
-            logger: logger
-        ).decode((String, String, String, String, String, String, Int64, String, String, Int64).self) {
-            tenants[tenant]?.budgets.append(
-                BudgetConfig(
-                    name: name,
-                    scope: BudgetConfig.Scope(kind: kind, value: value) ?? .tenant,
-                    period: BudgetConfig.Period(rawValue: period) ?? .month,
-                    timeZone: zone,
-                    limitMicros: limit,
-                    mode: BudgetConfig.Mode(rawValue: mode) ?? .hard,
-                    outagePolicy: BudgetConfig.OutagePolicy(rawValue: policy) ?? .deny,
-                    safeAllowanceMicros: allowance
-                )
+        for (tenant, budget) in try await Self.decodeBudgets(
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.budgetColumns) FROM budgets ORDER BY tenant, name"),
+                logger: logger
             )
+        ) {
+            tenants[tenant]?.budgets.append(budget)
         }
         return SnapshotSource(
             version: version,
