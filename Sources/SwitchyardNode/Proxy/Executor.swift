@@ -37,6 +37,10 @@ struct Executor {
     let requestDeadline: ContinuousClock.Instant
     let logger: Logger
 
+    /// A retry or fallback started with less than this left of `request_ms` could only reach the
+    /// provider to be abandoned there (and billed): the request ends instead.
+    static let shortestAttempt: Duration = .milliseconds(50)
+
     var format: ClientFormat {
         if case .chat(_, let format) = self.operation { return format }
         return .openai
@@ -78,7 +82,8 @@ struct Executor {
             var counted = false
             var repair: Repair?
             retrying: while true {
-                guard ContinuousClock.now < self.requestDeadline else {
+                let floor = decision.attempts == 0 ? Duration.zero : Self.shortestAttempt
+                guard ContinuousClock.now + floor < self.requestDeadline else {
                     failures.append((.timeout("the route's request_ms ran out"), attempt.provider.name))
                     break targets
                 }
@@ -162,7 +167,7 @@ struct Executor {
                 }
                 guard failure.isRetryable, retries < (probing ? 0 : policy.maxRetries),
                     let delay = Self.backoff(retry: retries, policy: policy, retryAfter: retryAfter),
-                    ContinuousClock.now + delay < self.requestDeadline,
+                    ContinuousClock.now + delay + Self.shortestAttempt < self.requestDeadline,
                     resilience.allowRetry(attempt.model.name, policy: policy)
                 else { break retrying }
                 try await Task.sleep(for: delay)
