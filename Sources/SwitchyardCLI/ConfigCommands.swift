@@ -139,7 +139,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     /// What a PUT sets for the fields it leaves out.
     static let defaults: [ConfigObject.Kind: [String: JSONValue]] = [
-        .tenant: ["display_name": "", "labels": [:], "policy": ["require": [:]]],
+        .tenant: ["display_name": "", "labels": [:], "policy": ["require": [:]], "rate_limits": ["rpm": nil, "tpm": nil]],
         .model: ["tags": [:], "capabilities": [], "request_price_usd": 0],
     ]
 

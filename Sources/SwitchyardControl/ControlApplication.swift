@@ -25,6 +25,8 @@ public struct ControlConfiguration: Sendable {
     public var limits: SnapshotLimits
     /// How long a budget lease may be spent without a renewal (a node renews every second or so).
     public var leaseTTL: Duration
+    /// Webhook delivery: poll interval, retry schedule, attempts, per-attempt timeout.
+    public var webhooks: WebhookDelivery.Configuration
 
     public init(
         host: String = "127.0.0.1",
@@ -36,9 +38,11 @@ public struct ControlConfiguration: Sendable {
         versionPollInterval: Duration = .seconds(5),
         maxLongPoll: Duration = .seconds(30),
         limits: SnapshotLimits = .init(),
-        leaseTTL: Duration = .seconds(30)
+        leaseTTL: Duration = .seconds(30),
+        webhooks: WebhookDelivery.Configuration = .init()
     ) {
         self.leaseTTL = leaseTTL
+        self.webhooks = webhooks
         self.host = host
         self.port = port
         self.postgres = postgres
@@ -72,6 +76,13 @@ public func buildControlApplication(
         store: store,
         publisher: publisher,
         pollInterval: configuration.versionPollInterval,
+        schemaReady: schemaReady,
+        logger: logger
+    )
+    let webhookDelivery = WebhookDelivery(
+        store: store,
+        masterKey: configuration.masterKey,
+        configuration: configuration.webhooks,
         schemaReady: schemaReady,
         logger: logger
     )
@@ -124,7 +135,7 @@ public func buildControlApplication(
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard-control"),
-        services: [client, watcher],
+        services: [client, watcher, webhookDelivery],
         onServerRunning: onServerRunning,
         logger: logger
     )

@@ -25,6 +25,7 @@ public enum SnapshotCodec {
                 sealed.name = credential.name
                 sealed.weight = UInt32(clamping: credential.weight)
                 sealed.sealedKey = try seal(credential.key, "\(provider.name)/\(credential.name)")
+                if !credential.capacity.isEmpty { sealed.capacity = Self.rateLimits(credential.capacity) }
                 return sealed
             }
             return message
@@ -58,6 +59,7 @@ public enum SnapshotCodec {
         shard.name = tenant.name
         shard.labels = Self.labels(tenant.labels)
         shard.policy = Self.policy(tenant.policy)
+        if !tenant.rateLimits.isEmpty { shard.rateLimits = Self.rateLimits(tenant.rateLimits) }
         shard.budgets = tenant.budgets.sorted { $0.name < $1.name }.map { budget in
             .with {
                 $0.name = budget.name
@@ -97,6 +99,7 @@ public enum SnapshotCodec {
             message.expiresAtUnixMs = key.expiresAtUnixMs ?? 0
             message.allowedRoutes = key.allowedRoutes.sorted()
             message.policy = Self.policy(key.policy)
+            if !key.rateLimits.isEmpty { message.rateLimits = Self.rateLimits(key.rateLimits) }
             return message
         }
         shard.routes = tenant.routes.sorted { $0.alias < $1.alias }.map { route in
@@ -107,6 +110,17 @@ public enum SnapshotCodec {
             return message
         }
         return try shard.serializedData()
+    }
+
+    static func rateLimits(_ limits: RateLimits) -> Switchyard_V1_RateLimits {
+        .with {
+            $0.rpm = limits.rpm ?? 0
+            $0.tpm = limits.tpm ?? 0
+        }
+    }
+
+    static func rateLimits(_ message: Switchyard_V1_RateLimits) -> RateLimits {
+        RateLimits(rpm: message.rpm > 0 ? message.rpm : nil, tpm: message.tpm > 0 ? message.tpm : nil)
     }
 
     static func policy(_ policy: ServingPolicy) -> [Switchyard_V1_PolicyRequirement] {
@@ -160,7 +174,9 @@ public enum SnapshotCodec {
             for sealed in message.credentials {
                 do {
                     let key = try unseal(sealed.sealedKey, "\(message.name)/\(sealed.name)")
-                    credentials.append(ProviderCredential(name: sealed.name, key: key, weight: Int(sealed.weight)))
+                    credentials.append(
+                        ProviderCredential(name: sealed.name, key: key, weight: Int(sealed.weight), capacity: Self.rateLimits(sealed.capacity))
+                    )
                 } catch {
                     throw .init("provider '\(message.name)' credential '\(sealed.name)' cannot be unsealed with this node's token")
                 }
@@ -240,30 +256,32 @@ public enum SnapshotCodec {
             }
             var promptLabels: [String: [String: Int]] = [:]
             for label in shard.promptLabels { promptLabels[label.prompt, default: [:]][label.label] = Int(label.version) }
-            tenants.append(
-                TenantConfig(
-                    name: shard.name,
-                    version: Int(clamping: ref.version),
-                    labels: Self.labels(shard.labels),
-                    keys: shard.keys.map {
-                        APIKeyConfig(
-                            id: $0.id,
-                            name: $0.name,
-                            prefix: $0.prefix,
-                            sha256: $0.sha256,
-                            labels: Self.labels($0.labels),
-                            expiresAtUnixMs: $0.expiresAtUnixMs == 0 ? nil : $0.expiresAtUnixMs,
-                            allowedRoutes: Set($0.allowedRoutes),
-                            policy: Self.policy($0.policy)
-                        )
-                    },
-                    routes: routes,
-                    policy: Self.policy(shard.policy),
-                    prompts: prompts,
-                    promptLabels: promptLabels,
-                    budgets: budgets
-                )
+            var tenant = TenantConfig(
+                name: shard.name,
+                version: Int(clamping: ref.version),
+                labels: Self.labels(shard.labels),
+                keys: shard.keys.map {
+                    var key = APIKeyConfig(
+                        id: $0.id,
+                        name: $0.name,
+                        prefix: $0.prefix,
+                        sha256: $0.sha256,
+                        labels: Self.labels($0.labels),
+                        expiresAtUnixMs: $0.expiresAtUnixMs == 0 ? nil : $0.expiresAtUnixMs,
+                        allowedRoutes: Set($0.allowedRoutes),
+                        policy: Self.policy($0.policy)
+                    )
+                    key.rateLimits = Self.rateLimits($0.rateLimits)
+                    return key
+                },
+                routes: routes,
+                policy: Self.policy(shard.policy),
+                prompts: prompts,
+                promptLabels: promptLabels,
+                budgets: budgets
             )
+            tenant.rateLimits = Self.rateLimits(shard.rateLimits)
+            tenants.append(tenant)
         }
         return ConfigSnapshot(version: Int(clamping: manifest.version), providers: providers, models: models, tenants: tenants)
     }

@@ -80,6 +80,12 @@ import Testing
         try await Fixture.with { fixture in
             let key = try await fixture.seed()
             try await fixture.route("echo", "good")
+            let (_, hook) = try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/tenants/acme/webhooks/alerts",
+                ["url": "https://hooks.example.com/switchyard", "secret": "whsec_rotation_check"]
+            )
+            #expect(hook["name"] == "alerts", "\(hook)")
             let old = fixture.secrets.masterKey
             let new = MasterKey.generateBase64()
             let count = try await rotateMasterKey(
@@ -97,6 +103,15 @@ import Testing
                     #expect(try MasterKey(base64: new).open(sealed).contains("sk-upstream-secret"))
                     #expect(throws: (any Error).self) { try MasterKey(base64: old).open(sealed) }
                 }
+                // Webhook signing secrets are re-sealed in the same transaction.
+                let hooks = try await client.query("SELECT secret_sealed FROM webhooks", logger: TestPostgres.logger)
+                var opened = 0
+                for try await sealed in hooks.decode(Data.self) {
+                    #expect(try MasterKey(base64: new).open(sealed) == "whsec_rotation_check")
+                    #expect(throws: (any Error).self) { try MasterKey(base64: old).open(sealed) }
+                    opened += 1
+                }
+                #expect(opened == 1)
                 group.cancelAll()
             }
             // A control plane that knows only the new key serves the same credentials to nodes.

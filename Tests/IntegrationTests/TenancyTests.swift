@@ -38,6 +38,7 @@ struct TenancyTests {
         "PUT /admin/v1/tenants/{tenant}/budgets/{budget}": ["limit_usd": 1_000_000],
         "POST /admin/v1/models/{model}/prices": ["input_price_per_mtok": 0, "output_price_per_mtok": 0],
         "POST /admin/v1/prices/import": ["prices": [["model": "good", "input_price_per_mtok": 0, "output_price_per_mtok": 0]]],
+        "PUT /admin/v1/tenants/{tenant}/webhooks/{webhook}": ["url": "http://127.0.0.1:9/evil"],
     ]
 
     static func prompt(system: String) -> JSONValue {
@@ -78,6 +79,7 @@ struct TenancyTests {
                 .replacingOccurrences(of: "{provider}", with: "mock").replacingOccurrences(of: "{model}", with: "good")
                 .replacingOccurrences(of: "{prompt}", with: "p").replacingOccurrences(of: "{version}", with: "1")
                 .replacingOccurrences(of: "{label}", with: "production").replacingOccurrences(of: "{budget}", with: "cap")
+                .replacingOccurrences(of: "{webhook}", with: "hook")
                 .replacingOccurrences(
                     of: "{token_id}",
                     with: template.hasPrefix("/admin/v1/tokens") ? self.platformTokenID : self.tenantTokenID
@@ -92,7 +94,8 @@ struct TenancyTests {
             "/admin/v1/config", "/admin/v1/tenants", "/admin/v1/tenants/acme", "/admin/v1/tenants/acme/keys",
             "/admin/v1/tenants/acme/routes", "/admin/v1/tenants/acme/tokens", "/admin/v1/tokens", "/admin/v1/providers",
             "/admin/v1/models", "/admin/v1/tenants/acme/prompts", "/admin/v1/tenants/acme/prompts/p/versions",
-            "/admin/v1/tenants/acme/budgets", "/admin/v1/models/good/prices",
+            "/admin/v1/tenants/acme/budgets", "/admin/v1/models/good/prices", "/admin/v1/tenants/acme/webhooks",
+            "/admin/v1/tenants/acme/webhooks/hook/deliveries",
         ] {
             result.append(try await fixture.admin.send(.GET, path).1)
         }
@@ -105,11 +108,12 @@ struct TenancyTests {
         return (try #require(body["id"]?.stringValue), try #require(body["secret"]?.stringValue))
     }
 
-    /// Tenant `acme`'s prompt `p`, version 1, labelled `production`.
+    /// Tenant `acme`'s prompt `p`, version 1, labelled `production`, budget `cap` and webhook `hook`.
     func seedPrompt(_ fixture: Fixture) async throws {
         try await fixture.admin.send(.POST, "/admin/v1/tenants/acme/prompts/p/versions", Self.prompt(system: "hello"))
         try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/prompts/p/labels/production", ["version": 1])
         try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/budgets/cap", ["limit_usd": 10])
+        try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/webhooks/hook", ["url": "http://127.0.0.1:9/hook"])
     }
 
     func walk(

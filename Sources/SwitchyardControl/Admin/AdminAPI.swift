@@ -48,7 +48,7 @@ public struct AdminAPI: Sendable {
             ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
             ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
             ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
-        ] + Self.promptEndpoints + Self.budgetEndpoints + Self.priceEndpoints
+        ] + Self.promptEndpoints + Self.budgetEndpoints + Self.priceEndpoints + Self.webhookEndpoints
 
     /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
     static func methods(servingPath path: String) -> [String] {
@@ -78,6 +78,7 @@ public struct AdminAPI: Sendable {
                     displayName: input.displayName,
                     labels: input.labels,
                     policy: input.policy,
+                    rateLimits: input.rateLimits,
                     actor: self.actor
                 )
             }
@@ -101,6 +102,7 @@ public struct AdminAPI: Sendable {
                     displayName: input.displayName,
                     labels: input.labels,
                     policy: input.policy,
+                    rateLimits: input.rateLimits,
                     actor: self.actor
                 )
             }
@@ -258,6 +260,7 @@ public struct AdminAPI: Sendable {
         self.registerPrompts(on: admin)
         self.registerBudgets(on: admin)
         self.registerPrices(on: admin)
+        self.registerWebhooks(on: admin)
     }
 
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.

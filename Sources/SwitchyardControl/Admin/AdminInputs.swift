@@ -30,10 +30,13 @@ enum AdminInputs {
         var displayName: String
         var labels: [String: String]
         var policy: ServingPolicy
+        var rateLimits: RateLimits
 
         init(_ json: JSONValue) throws(FieldError) {
-            let reader = try FieldReader(json, allowed: ["name", "display_name", "labels", "policy"])
+            let reader = try FieldReader(json, allowed: ["name", "display_name", "labels", "policy", "rate_limits"])
             self.policy = try reader.value("policy").map { value throws(FieldError) in try ServingPolicy(json: value) } ?? ServingPolicy()
+            self.rateLimits =
+                try reader.value("rate_limits").map { value throws(FieldError) in try RateLimits(json: value, field: "rate_limits") } ?? RateLimits()
             self.name = try AdminInputs.name(reader, key: "name", pathValue: nil, tenant: true)
             self.displayName = try reader.string("display_name") ?? ""
             guard self.displayName.count <= 200 else { throw .invalid("display_name", "must be at most 200 characters") }
@@ -46,11 +49,13 @@ enum AdminInputs {
         var settings: KeySettings
 
         init(_ json: JSONValue, now: Date = Date()) throws(FieldError) {
-            let reader = try FieldReader(json, allowed: ["name", "labels", "expires_at", "allowed_routes", "metadata", "policy"])
+            let reader = try FieldReader(json, allowed: ["name", "labels", "expires_at", "allowed_routes", "metadata", "policy", "rate_limits"])
             let name = try reader.string("name") ?? ""
             guard name.count <= 200 else { throw .invalid("name", "must be at most 200 characters") }
             var settings = KeySettings(name: name, labels: try reader.labels("labels") ?? [:])
             settings.policy = try reader.value("policy").map { value throws(FieldError) in try ServingPolicy(json: value) } ?? ServingPolicy()
+            settings.rateLimits =
+                try reader.value("rate_limits").map { value throws(FieldError) in try RateLimits(json: value, field: "rate_limits") } ?? RateLimits()
             if let text = try reader.string("expires_at") {
                 guard let date = try? Date(text, strategy: .iso8601) else {
                     throw .invalid("expires_at", "must be an RFC 3339 time with a zone, e.g. 2027-01-31T00:00:00Z")
@@ -118,14 +123,17 @@ enum AdminInputs {
                 var credentials: [ProviderCredential] = []
                 var names = Set<String>()
                 for (index, value) in list.enumerated() {
-                    let entry = try FieldReader(value, path: "credentials[\(index)]", allowed: ["name", "key", "weight"])
+                    let entry = try FieldReader(value, path: "credentials[\(index)]", allowed: ["name", "key", "weight", "capacity"])
                     let name = try entry.requiredString("name")
                     try AdminInputs.checkName(name, field: entry.field("name"))
                     guard names.insert(name).inserted else { throw .invalid(entry.field("name"), "duplicate credential name '\(name)'") }
                     let key = try entry.requiredString("key")
                     try Self.checkKey(key, field: entry.field("key"))
                     let weight = try entry.integer("weight", in: 0...1_000) ?? 1
-                    credentials.append(ProviderCredential(name: name, key: key, weight: weight))
+                    let capacity = try entry.value("capacity").map { value throws(FieldError) in
+                        try RateLimits(json: value, field: entry.field("capacity"))
+                    }
+                    credentials.append(ProviderCredential(name: name, key: key, weight: weight, capacity: capacity ?? RateLimits()))
                 }
                 if !credentials.isEmpty, !credentials.contains(where: { $0.weight > 0 }) {
                     throw .invalid("credentials", "at least one credential needs a weight above 0")

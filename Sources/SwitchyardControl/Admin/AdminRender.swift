@@ -21,7 +21,7 @@ extension AdminAPI {
     static func render(_ tenant: TenantRecord) -> JSONValue {
         [
             "name": .string(tenant.name), "display_name": .string(tenant.displayName), "labels": labels(tenant.labels),
-            "policy": tenant.policy.json,
+            "policy": tenant.policy.json, "rate_limits": tenant.rateLimits.json,
             "created_at": timestamp(tenant.createdAt),
         ]
     }
@@ -30,7 +30,8 @@ extension AdminAPI {
         [
             "id": .string(key.id), "name": .string(key.name), "prefix": .string(key.prefix), "labels": labels(key.labels),
             "expires_at": optional(key.expiresAt, timestamp), "allowed_routes": .array(key.allowedRoutes.map(JSONValue.string)),
-            "metadata": labels(key.metadata), "policy": key.policy.json, "created_at": timestamp(key.createdAt),
+            "metadata": labels(key.metadata), "policy": key.policy.json, "rate_limits": key.rateLimits.json,
+            "created_at": timestamp(key.createdAt),
             "revoked_at": optional(key.revokedAt, timestamp),
         ]
     }
@@ -39,7 +40,13 @@ extension AdminAPI {
         [
             "name": .string(provider.name), "kind": .string(provider.kind.rawValue), "base_url": .string(provider.baseURL),
             "has_api_key": .bool(!provider.credentials.isEmpty),
-            "credentials": .array(provider.credentials.map { ["name": .string($0.name), "weight": .int(Int64($0.weight))] }),
+            "credentials": .array(
+                provider.credentials.map { credential in
+                    var entry: JSONValue = ["name": .string(credential.name), "weight": .int(Int64(credential.weight))]
+                    if !credential.capacity.isEmpty { entry["capacity"] = credential.capacity.json }
+                    return entry
+                }
+            ),
             "created_at": timestamp(provider.createdAt),
             "updated_at": timestamp(provider.updatedAt),
         ]

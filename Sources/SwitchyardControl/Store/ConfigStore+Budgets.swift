@@ -171,7 +171,35 @@ extension ConfigStore {
                 logger: logger
             )
             try await Self.requireRow(rows, else: StoreError.notFound("budget '\(name)' does not exist in tenant '\(tenant)'"))
+            // Its windows and leases go with it: a budget created later under the name starts clean.
+            try await connection.query("DELETE FROM budget_windows WHERE tenant = \(tenant) AND budget = \(name)", logger: logger)
         }.1
+    }
+
+    /// The query for the limit behind a rate-limit lease name (``RateLimits/leaseName(_:scope:)``):
+    /// `~rpm`/`~tpm` of a tenant, `…:key:<id>` of one of its active keys, `…:credential:<provider>/<name>`
+    /// of a provider credential (tenant ""). Nil for a name of no known form.
+    static func rateLimitQuery(tenant: String, name: String) -> PostgresQuery? {
+        let parts = name.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        guard let metric = parts.first.map({ String($0.dropFirst()) }), metric == "rpm" || metric == "tpm" else { return nil }
+        switch parts.count {
+        case 1:
+            return "SELECT (rate_limits ->> \(metric))::bigint FROM tenants WHERE name = \(tenant)"
+        case 3 where parts[1] == "key":
+            return """
+                SELECT (rate_limits ->> \(metric))::bigint FROM api_keys
+                WHERE id = \(parts[2]) AND tenant = \(tenant) AND revoked_at IS NULL
+                """
+        case 3 where parts[1] == "credential" && tenant.isEmpty:
+            let names = parts[2].split(separator: "/", maxSplits: 1).map(String.init)
+            guard names.count == 2 else { return nil }
+            return """
+                SELECT (c -> 'capacity' ->> \(metric))::bigint FROM providers, jsonb_array_elements(credential_names) c
+                WHERE name = \(names[0]) AND c ->> 'name' = \(names[1])
+                """
+        default:
+            return nil
+        }
     }
 
     /// How long a lease's unspent part stays reserved after it expires: covers a request a node
@@ -188,20 +216,34 @@ extension ConfigStore {
             var answers: [LeaseAnswer] = []
             for item in items {
                 let answer = try await client.withTransaction(logger: logger) { connection -> LeaseAnswer in
-                    let budgetRows = try await connection.query(
-                        "SELECT limit_micros FROM budgets WHERE tenant = \(item.tenant) AND name = \(item.budget)",
-                        logger: logger
-                    )
+                    let limitQuery =
+                        item.budget.hasPrefix("~")
+                        ? Self.rateLimitQuery(tenant: item.tenant, name: item.budget)
+                        : "SELECT limit_micros FROM budgets WHERE tenant = \(item.tenant) AND name = \(item.budget)"
                     var limit: Int64?
-                    for try await value in budgetRows.decode(Int64.self) { limit = value }
+                    if let limitQuery {
+                        for try await value in try await connection.query(limitQuery, logger: logger).decode(Int64?.self) { limit = value }
+                    }
                     guard let limit else { return LeaseAnswer(grantedMicros: 0, windowSpentMicros: 0, limitMicros: 0, unknown: true) }
-                    try await connection.query(
+                    let created = try await connection.query(
                         """
                         INSERT INTO budget_windows (tenant, budget, window_id) VALUES (\(item.tenant), \(item.budget), \(item.window))
-                        ON CONFLICT DO NOTHING
+                        ON CONFLICT DO NOTHING RETURNING 1
                         """,
                         logger: logger
                     )
+                    var isNew = false
+                    for try await _ in created { isNew = true }
+                    if isNew, item.budget.hasPrefix("~") {
+                        // Minute windows pile up: a new one drops those over ten minutes old.
+                        let cutoff = UTCDay.minute(at: Date().addingTimeInterval(-600)).id
+                        try await connection.query(
+                            """
+                            DELETE FROM budget_windows WHERE tenant = \(item.tenant) AND budget = \(item.budget) AND window_id < \(cutoff)
+                            """,
+                            logger: logger
+                        )
+                    }
                     var spent: Int64 = 0
                     for try await value in try await connection.query(
                         """

@@ -30,7 +30,9 @@ extension ConfigStore {
                     name: name,
                     kind: ProviderKind(rawValue: kind) ?? .openaiCompatible,
                     baseURL: baseURL,
-                    credentials: names.map { ($0["name"]?.stringValue ?? "", Int($0["weight"]?.intValue ?? 1)) },
+                    credentials: names.map {
+                        ($0["name"]?.stringValue ?? "", Int($0["weight"]?.intValue ?? 1), ProviderCredentialList.capacity($0["capacity"]))
+                    },
                     createdAt: created,
                     updatedAt: updated
                 )
@@ -39,8 +41,8 @@ extension ConfigStore {
         return result
     }
 
-    /// Re-seals every stored provider credential with `reseal`, in one transaction (all or
-    /// nothing). Returns how many providers were re-sealed. The plaintexts do not change, so
+    /// Re-seals every stored provider credential and webhook secret with `reseal`, in one
+    /// transaction (all or nothing). Returns how many providers were re-sealed. The plaintexts do not change, so
     /// snapshots keep their bytes.
     public func resealCredentials(actor: String, _ reseal: @escaping @Sendable (Data) throws -> Data) async throws -> Int {
         let logger = self.logger
@@ -64,6 +66,8 @@ extension ConfigStore {
                 )
                 count += 1
             }
+            // Webhook signing secrets are under the same key: the same transaction re-seals them.
+            _ = try await Self.resealWebhookSecrets(on: connection, logger: logger, reseal)
             return count
         }.0
     }

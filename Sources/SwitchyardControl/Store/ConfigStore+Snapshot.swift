@@ -101,11 +101,11 @@ extension ConfigStore {
         for index in models.indices { models[index].priceVersions = prices[models[index].name] ?? [] }
         var tenants: [String: TenantConfig] = [:]
         var order: [String] = []
-        for try await (name, tenantVersion, labels, policy) in try await connection.query(
-            "SELECT name, config_version, labels::text, policy::text FROM tenants ORDER BY name",
+        for try await (name, tenantVersion, labels, policy, limits) in try await connection.query(
+            "SELECT name, config_version, labels::text, policy::text, rate_limits::text FROM tenants ORDER BY name",
             logger: logger
-        ).decode((String, Int, String, String).self) {
-            tenants[name] = TenantConfig(
+        ).decode((String, Int, String, String, String).self) {
+            var tenant = TenantConfig(
                 name: name,
                 version: tenantVersion,
                 labels: Self.labels(labels),
@@ -113,29 +113,31 @@ extension ConfigStore {
                 routes: [],
                 policy: Self.policy(policy)
             )
+            tenant.rateLimits = Self.rateLimits(limits)
+            tenants[name] = tenant
             order.append(name)
         }
         // Expired keys stay in the snapshot until revoked: nodes refuse them by the clock, at once,
         // without waiting for a config change at the moment of expiry.
-        for try await (id, tenant, name, prefix, hash, labels, expires, allowed, policy) in try await connection.query(
+        for try await (id, tenant, name, prefix, hash, labels, expires, allowed, policy, limits) in try await connection.query(
             """
-            SELECT id, tenant, name, prefix, secret_hash, labels::text, expires_at, allowed_routes::text, policy::text
+            SELECT id, tenant, name, prefix, secret_hash, labels::text, expires_at, allowed_routes::text, policy::text, rate_limits::text
             FROM api_keys WHERE revoked_at IS NULL ORDER BY id
             """,
             logger: logger
-        ).decode((String, String, String, String, String, String, Date?, String, String).self) {
-            tenants[tenant]?.keys.append(
-                APIKeyConfig(
-                    id: id,
-                    name: name,
-                    prefix: prefix,
-                    sha256: hash,
-                    labels: Self.labels(labels),
-                    expiresAtUnixMs: expires.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
-                    allowedRoutes: Set(Self.strings(allowed)),
-                    policy: Self.policy(policy)
-                )
+        ).decode((String, String, String, String, String, String, Date?, String, String, String).self) {
+            var key = APIKeyConfig(
+                id: id,
+                name: name,
+                prefix: prefix,
+                sha256: hash,
+                labels: Self.labels(labels),
+                expiresAtUnixMs: expires.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+                allowedRoutes: Set(Self.strings(allowed)),
+                policy: Self.policy(policy)
             )
+            key.rateLimits = Self.rateLimits(limits)
+            tenants[tenant]?.keys.append(key)
         }
         for try await (tenant, alias, revision, specText) in try await connection.query(
             """

@@ -131,11 +131,15 @@ public struct ConfigStore: Sendable {
         switch objectType {
         case "tenant":
             query =
-                "SELECT jsonb_build_object('display_name', display_name, 'labels', labels, 'policy', policy)::text FROM tenants WHERE name = \(objectID)"
+                """
+                SELECT jsonb_build_object('display_name', display_name, 'labels', labels, 'policy', policy, 'rate_limits', rate_limits)::text
+                FROM tenants WHERE name = \(objectID)
+                """
         case "api_key":
             query = """
                 SELECT jsonb_build_object('name', name, 'labels', labels, 'expires_at', expires_at, 'allowed_routes', allowed_routes,
-                    'metadata', metadata, 'policy', policy, 'revoked_at', revoked_at)::text FROM api_keys WHERE id = \(objectID)
+                    'metadata', metadata, 'policy', policy, 'rate_limits', rate_limits, 'revoked_at', revoked_at)::text
+                FROM api_keys WHERE id = \(objectID)
                 """
         case "provider":
             query = """
@@ -272,7 +276,7 @@ public struct ConfigStore: Sendable {
 extension ConfigStore {
     public func listTenants() async throws -> [TenantRecord] {
         let rows = try await self.boundedQuery(
-            "SELECT name, display_name, labels::text, created_at, policy::text FROM tenants ORDER BY name",
+            "SELECT name, display_name, labels::text, created_at, policy::text, rate_limits::text FROM tenants ORDER BY name",
             logger: self.logger
         )
         return try await Self.decodeTenants(rows)
@@ -280,7 +284,7 @@ extension ConfigStore {
 
     public func tenant(_ name: String) async throws -> TenantRecord? {
         let rows = try await self.boundedQuery(
-            "SELECT name, display_name, labels::text, created_at, policy::text FROM tenants WHERE name = \(name)",
+            "SELECT name, display_name, labels::text, created_at, policy::text, rate_limits::text FROM tenants WHERE name = \(name)",
             logger: self.logger
         )
         return try await Self.decodeTenants(rows).first
@@ -288,10 +292,10 @@ extension ConfigStore {
 
     static func decodeTenants(_ rows: PostgresRowSequence) async throws -> [TenantRecord] {
         var result: [TenantRecord] = []
-        for try await (name, display, labels, created, policy) in rows.decode((String, String, String, Date, String).self) {
-            result.append(
-                TenantRecord(name: name, displayName: display, labels: Self.labels(labels), policy: Self.policy(policy), createdAt: created)
-            )
+        for try await (name, display, labels, created, policy, limits) in rows.decode((String, String, String, Date, String, String).self) {
+            var tenant = TenantRecord(name: name, displayName: display, labels: Self.labels(labels), policy: Self.policy(policy), createdAt: created)
+            tenant.rateLimits = Self.rateLimits(limits)
+            result.append(tenant)
         }
         return result
     }
@@ -299,6 +303,15 @@ extension ConfigStore {
     /// A stored policy (always written validated).
     static func policy(_ text: String) -> ServingPolicy {
         (try? JSONValue(parsing: text.utf8)).flatMap { try? ServingPolicy(json: $0) } ?? ServingPolicy()
+    }
+
+    /// Stored rate limits (always written validated).
+    static func rateLimits(_ text: String) -> RateLimits {
+        (try? JSONValue(parsing: text.utf8)).flatMap { try? RateLimits(json: $0, field: "rate_limits") } ?? RateLimits()
+    }
+
+    static func rateLimitsText(_ limits: RateLimits) -> String {
+        limits.isEmpty ? "{}" : String(decoding: limits.json.serialized(sortedKeys: true), as: UTF8.self)
     }
 
     static func policyText(_ policy: ServingPolicy) -> String {
@@ -314,25 +327,30 @@ extension ConfigStore {
         displayName: String,
         labels: [String: String],
         policy: ServingPolicy = ServingPolicy(),
+        rateLimits: RateLimits = RateLimits(),
         actor: String
     ) async throws -> (TenantRecord, Int) {
         let logger = self.logger
         let labelsText = Self.labelsText(labels)
         let policyText = Self.policyText(policy)
+        let limitsText = Self.rateLimitsText(rateLimits)
         return try await self.write(
             .init(
                 actor: actor,
                 action: "create",
                 objectType: "tenant",
                 objectID: name,
-                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string)), "policy": policy.json]
+                detail: [
+                    "display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string)), "policy": policy.json,
+                    "rate_limits": rateLimits.json,
+                ]
             )
         ) { connection, version in
             let rows = try await connection.query(
                 """
-                INSERT INTO tenants (name, display_name, labels, policy, config_version)
-                VALUES (\(name), \(displayName), \(labelsText)::jsonb, \(policyText)::jsonb, \(version))
-                RETURNING name, display_name, labels::text, created_at, policy::text
+                INSERT INTO tenants (name, display_name, labels, policy, rate_limits, config_version)
+                VALUES (\(name), \(displayName), \(labelsText)::jsonb, \(policyText)::jsonb, \(limitsText)::jsonb, \(version))
+                RETURNING name, display_name, labels::text, created_at, policy::text, rate_limits::text
                 """,
                 logger: logger
             )
@@ -348,13 +366,17 @@ extension ConfigStore {
         displayName: String,
         labels: [String: String],
         policy: ServingPolicy = ServingPolicy(),
+        rateLimits: RateLimits = RateLimits(),
         actor: String
     ) async throws -> (TenantRecord, Int?) {
         guard let existing = try await self.tenant(name) else { throw StoreError.notFound("tenant '\(name)' does not exist") }
-        if existing.displayName == displayName, existing.labels == labels, existing.policy == policy { return (existing, nil) }
+        if existing.displayName == displayName, existing.labels == labels, existing.policy == policy, existing.rateLimits == rateLimits {
+            return (existing, nil)
+        }
         let logger = self.logger
         let labelsText = Self.labelsText(labels)
         let policyText = Self.policyText(policy)
+        let limitsText = Self.rateLimitsText(rateLimits)
         let (record, version) = try await self.write(
             .init(
                 actor: actor,
@@ -362,14 +384,18 @@ extension ConfigStore {
                 objectType: "tenant",
                 objectID: name,
                 tenant: name,
-                detail: ["display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string)), "policy": policy.json]
+                detail: [
+                    "display_name": .string(displayName), "labels": .object(labels.mapValues(JSONValue.string)), "policy": policy.json,
+                    "rate_limits": rateLimits.json,
+                ]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                UPDATE tenants SET display_name = \(displayName), labels = \(labelsText)::jsonb, policy = \(policyText)::jsonb
+                UPDATE tenants SET display_name = \(displayName), labels = \(labelsText)::jsonb, policy = \(policyText)::jsonb,
+                    rate_limits = \(limitsText)::jsonb
                 WHERE name = \(name)
-                RETURNING name, display_name, labels::text, created_at, policy::text
+                RETURNING name, display_name, labels::text, created_at, policy::text, rate_limits::text
                 """,
                 logger: logger
             )
@@ -384,6 +410,8 @@ extension ConfigStore {
         return try await self.write(.init(actor: actor, action: "delete", objectType: "tenant", objectID: name)) { connection, _ in
             let rows = try await connection.query("DELETE FROM tenants WHERE name = \(name) RETURNING name", logger: logger)
             try await Self.requireRow(rows, else: StoreError.notFound("tenant '\(name)' does not exist"))
+            // Budget and rate-limit windows do not reference the tenant (a name reused later starts clean).
+            try await connection.query("DELETE FROM budget_windows WHERE tenant = \(name)", logger: logger)
         }.1
     }
 
@@ -391,14 +419,14 @@ extension ConfigStore {
         let rows = try await self.boundedQuery(
             """
             SELECT id, tenant, name, prefix, labels::text, expires_at, allowed_routes::text, metadata::text, created_at, revoked_at,
-                policy::text
+                policy::text, rate_limits::text
             FROM api_keys WHERE tenant = \(tenant) ORDER BY created_at, id
             """,
             logger: self.logger
         )
         var result: [APIKeyRecord] = []
-        for try await (id, tenant, name, prefix, labels, expires, allowed, metadata, created, revoked, policy) in rows.decode(
-            (String, String, String, String, String, Date?, String, String, Date, Date?, String).self
+        for try await (id, tenant, name, prefix, labels, expires, allowed, metadata, created, revoked, policy, limits) in rows.decode(
+            (String, String, String, String, String, Date?, String, String, Date, Date?, String, String).self
         ) {
             result.append(
                 APIKeyRecord(
@@ -412,7 +440,8 @@ extension ConfigStore {
                     metadata: Self.labels(metadata),
                     policy: Self.policy(policy),
                     createdAt: created,
-                    revokedAt: revoked
+                    revokedAt: revoked,
+                    rateLimits: Self.rateLimits(limits)
                 )
             )
         }
@@ -431,6 +460,7 @@ extension ConfigStore {
         let labelsText = Self.labelsText(settings.labels)
         let metadataText = Self.labelsText(settings.metadata)
         let policyText = Self.policyText(settings.policy)
+        let limitsText = Self.rateLimitsText(settings.rateLimits)
         let allowedText = String(decoding: JSONValue.array(settings.allowedRoutes.map(JSONValue.string)).serialized(), as: UTF8.self)
         let expires = settings.expiresAt
         return try await self.write(
@@ -444,14 +474,15 @@ extension ConfigStore {
                     "name": .string(settings.name), "prefix": .string(prefix), "labels": .object(settings.labels.mapValues(JSONValue.string)),
                     "allowed_routes": .array(settings.allowedRoutes.map(JSONValue.string)),
                     "expires_at": expires.map { .string($0.formatted(.iso8601)) } ?? .null, "policy": settings.policy.json,
+                    "rate_limits": settings.rateLimits.json,
                 ]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels, expires_at, allowed_routes, metadata, policy)
+                INSERT INTO api_keys (id, tenant, name, prefix, secret_hash, labels, expires_at, allowed_routes, metadata, policy, rate_limits)
                 VALUES (\(id), \(tenant), \(settings.name), \(prefix), \(secretHash), \(labelsText)::jsonb, \(expires),
-                        \(allowedText)::jsonb, \(metadataText)::jsonb, \(policyText)::jsonb)
+                        \(allowedText)::jsonb, \(metadataText)::jsonb, \(policyText)::jsonb, \(limitsText)::jsonb)
                 RETURNING created_at
                 """,
                 logger: logger
@@ -468,7 +499,8 @@ extension ConfigStore {
                     metadata: settings.metadata,
                     policy: settings.policy,
                     createdAt: created,
-                    revokedAt: nil
+                    revokedAt: nil,
+                    rateLimits: settings.rateLimits
                 )
             }
             throw StoreError.conflict("key was not created")

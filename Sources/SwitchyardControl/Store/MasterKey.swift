@@ -67,7 +67,11 @@ enum ProviderCredentialList {
 
     static func encode(_ credentials: [ProviderCredential]) -> String {
         let list: JSONValue = .array(
-            credentials.map { ["name": .string($0.name), "key": .string($0.key), "weight": .int(Int64($0.weight))] }
+            credentials.map { credential in
+                var entry: JSONValue = ["name": .string(credential.name), "key": .string(credential.key), "weight": .int(Int64(credential.weight))]
+                if !credential.capacity.isEmpty { entry["capacity"] = credential.capacity.json }
+                return entry
+            }
         )
         return String(decoding: list.serialized(sortedKeys: true), as: UTF8.self)
     }
@@ -78,12 +82,23 @@ enum ProviderCredentialList {
             guard let name = entry["name"]?.stringValue, let key = entry["key"]?.stringValue, let weight = entry["weight"]?.intValue else {
                 throw Corrupt()
             }
-            return ProviderCredential(name: name, key: key, weight: Int(weight))
+            return ProviderCredential(name: name, key: key, weight: Int(weight), capacity: Self.capacity(entry["capacity"]))
         }
+    }
+
+    /// A stored `capacity` object (absent: unlimited).
+    static func capacity(_ value: JSONValue?) -> RateLimits {
+        RateLimits(rpm: value?["rpm"]?.intValue, tpm: value?["tpm"]?.intValue)
     }
 
     /// The secret-free summary shown by the admin API.
     static func names(_ credentials: [ProviderCredential]) -> JSONValue {
-        .array(credentials.map { ["name": .string($0.name), "weight": .int(Int64($0.weight))] })
+        .array(
+            credentials.map { credential in
+                var entry: JSONValue = ["name": .string(credential.name), "weight": .int(Int64(credential.weight))]
+                if !credential.capacity.isEmpty { entry["capacity"] = credential.capacity.json }
+                return entry
+            }
+        )
     }
 }

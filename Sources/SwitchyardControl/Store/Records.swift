@@ -7,6 +7,7 @@ public struct TenantRecord: Sendable, Hashable {
     public var labels: [String: String]
     public var policy: ServingPolicy
     public var createdAt: Date
+    public var rateLimits = RateLimits()
 }
 
 /// What an admin chooses for a new virtual key.
@@ -17,6 +18,7 @@ public struct KeySettings: Sendable, Hashable {
     public var allowedRoutes: [String]
     public var metadata: [String: String]
     public var policy: ServingPolicy
+    public var rateLimits = RateLimits()
 
     public init(
         name: String,
@@ -47,6 +49,7 @@ public struct APIKeyRecord: Sendable, Hashable {
     public var policy: ServingPolicy
     public var createdAt: Date
     public var revokedAt: Date?
+    public var rateLimits = RateLimits()
 }
 
 public struct ProviderRecord: Sendable {
@@ -54,7 +57,7 @@ public struct ProviderRecord: Sendable {
     public var kind: ProviderKind
     public var baseURL: String
     /// Names and weights of the provider's credentials (never the keys).
-    public var credentials: [(name: String, weight: Int)]
+    public var credentials: [(name: String, weight: Int, capacity: RateLimits)]
     public var createdAt: Date
     public var updatedAt: Date
 }

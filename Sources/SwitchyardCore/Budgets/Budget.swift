@@ -44,6 +44,16 @@ public struct BudgetConfig: Sendable, Hashable {
 
     public enum Period: String, Sendable, Hashable, CaseIterable {
         case day, month, total
+        /// UTC minutes: the windows of rate limits (``RateLimits``), not offered for budgets.
+        case minute
+    }
+
+    /// What a limit counts. Budgets count micro-dollars; rate limits and provider capacity count
+    /// requests or tokens per minute through the same leases.
+    public enum Metric: String, Sendable, Hashable {
+        case usd
+        case requests
+        case tokens
     }
 
     public enum Mode: String, Sendable, Hashable, CaseIterable {
@@ -75,6 +85,8 @@ public struct BudgetConfig: Sendable, Hashable {
     public var mode: Mode
     public var outagePolicy: OutagePolicy
     public var safeAllowanceMicros: Int64
+    /// What `limitMicros` and the lease amounts count (micro-dollars for every budget).
+    public var metric: Metric = .usd
 
     public init(
         name: String,
@@ -127,7 +139,7 @@ public struct BudgetConfig: Sendable, Hashable {
             scope = parsed
         }
         let periodText = try reader.string("period") ?? "month"
-        guard let period = Period(rawValue: periodText) else { throw .invalid("period", "must be day, month or total") }
+        guard let period = Period(rawValue: periodText), period != .minute else { throw .invalid("period", "must be day, month or total") }
         let zone = try reader.string("time_zone") ?? "UTC"
         guard TimeZone(identifier: zone) != nil else { throw .invalid("time_zone", "must be an IANA time zone, e.g. UTC or Europe/Berlin") }
         guard let limit = try reader.number("limit_usd", in: 0...1_000_000_000) else {
@@ -179,6 +191,7 @@ public struct BudgetConfig: Sendable, Hashable {
     /// The calendar window `date` falls in: its id (`2026-11-22`, `2026-11`, `total`) and when it ends.
     public func window(at date: Date) -> BudgetWindow {
         guard self.period != .total else { return BudgetWindow(id: "total", end: nil) }
+        if self.period == .minute { return UTCDay.minute(at: date) }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: self.timeZone) ?? TimeZone(identifier: "UTC")!
         let parts = calendar.dateComponents([.year, .month, .day], from: date)
@@ -212,6 +225,20 @@ public enum UTCDay {
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         func pad(_ number: Int64) -> String { number < 10 ? "0\(number)" : String(number) }
         return "\(year)-\(pad(month))-\(pad(day))"
+    }
+
+    /// The UTC minute `date` falls in: `2026-11-22T07:31`, ending at the next minute.
+    public static func minute(at date: Date) -> BudgetWindow {
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let start = seconds - ((seconds % 60) + 60) % 60
+        let inDay = ((start % 86_400) + 86_400) % 86_400
+        let hour = inDay / 3_600
+        let minute = (inDay % 3_600) / 60
+        func pad(_ number: Int64) -> String { number < 10 ? "0\(number)" : String(number) }
+        return BudgetWindow(
+            id: "\(Self.string(unixSeconds: start))T\(pad(hour)):\(pad(minute))",
+            end: Date(timeIntervalSince1970: TimeInterval(start + 60))
+        )
     }
 }
 

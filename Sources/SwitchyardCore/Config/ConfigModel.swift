@@ -15,11 +15,15 @@ public struct ProviderCredential: Sendable, Hashable {
     public var name: String
     public var key: String
     public var weight: Int
+    /// What the provider allows this key per minute, across the fleet: a node spreads requests
+    /// over credentials with room instead of collecting 429s.
+    public var capacity: RateLimits
 
-    public init(name: String, key: String, weight: Int = 1) {
+    public init(name: String, key: String, weight: Int = 1, capacity: RateLimits = RateLimits()) {
         self.name = name
         self.key = key
         self.weight = weight
+        self.capacity = capacity
     }
 }
 
@@ -114,6 +118,8 @@ public struct APIKeyConfig: Sendable, Hashable {
     public var allowedRoutes: Set<String>
     /// Which models may serve this key (on top of its tenant's policy).
     public var policy: ServingPolicy
+    /// Requests and tokens per minute for this key, across the fleet.
+    public var rateLimits: RateLimits = RateLimits()
 
     public init(
         id: String,
@@ -162,6 +168,8 @@ public struct TenantConfig: Sendable, Hashable {
     public var promptLabels: [String: [String: Int]]
     /// The tenant's budgets.
     public var budgets: [BudgetConfig]
+    /// Requests and tokens per minute for all of the tenant's keys together, across the fleet.
+    public var rateLimits: RateLimits = RateLimits()
 
     public init(
         name: String,

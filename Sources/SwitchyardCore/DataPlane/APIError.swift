@@ -6,8 +6,11 @@ public struct APIError: Error, Sendable, Hashable {
     public var code: String?
     public var param: String?
     public var message: String
+    /// Sent as `Retry-After` (seconds) when the client should wait before trying again.
+    public var retryAfterSeconds: Int?
 
-    public init(status: Int, type: String, code: String?, param: String? = nil, message: String) {
+    public init(status: Int, type: String, code: String?, param: String? = nil, message: String, retryAfterSeconds: Int? = nil) {
+        self.retryAfterSeconds = retryAfterSeconds
         self.status = status
         self.type = type
         self.code = code

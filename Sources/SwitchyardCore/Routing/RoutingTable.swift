@@ -15,6 +15,8 @@ public struct RoutingTable: Sendable {
         public var promptLabels: [String: [String: Int]]
         /// The tenant's budgets.
         public var budgets: [BudgetConfig]
+        /// The lease configurations of the tenant's rate limits (``RateLimits/quotas(scope:)``).
+        public var rateQuotas: [BudgetConfig] = []
 
         /// The prompt version `ref` names, if this snapshot has it.
         public func resolve(_ ref: PromptRef) -> ResolvedPrompt? {
@@ -31,6 +33,8 @@ public struct RoutingTable: Sendable {
     public struct KeyEntry: Sendable {
         public var tenant: String
         public var key: APIKeyConfig
+        /// The lease configurations of the key's rate limits.
+        public var rateQuotas: [BudgetConfig] = []
     }
 
     public let version: Int
@@ -52,7 +56,7 @@ public struct RoutingTable: Sendable {
         var index: [String: TenantIndex] = [:]
         for tenant in tenants {
             for key in tenant.keys {
-                keys[key.sha256] = KeyEntry(tenant: tenant.name, key: key)
+                keys[key.sha256] = KeyEntry(tenant: tenant.name, key: key, rateQuotas: key.rateLimits.quotas(scope: "key:\(key.id)"))
             }
             index[tenant.name] = TenantIndex(
                 name: tenant.name,
@@ -62,7 +66,8 @@ public struct RoutingTable: Sendable {
                 policy: tenant.policy,
                 prompts: tenant.prompts.reduce(into: [:]) { $0[$1.name, default: [:]][$1.version] = $1.spec },
                 promptLabels: tenant.promptLabels,
-                budgets: tenant.budgets
+                budgets: tenant.budgets,
+                rateQuotas: tenant.rateLimits.quotas(scope: "")
             )
         }
         self.keysByHash = keys
@@ -249,6 +254,9 @@ public enum AttemptFailure: Error, Sendable, Hashable {
     case circuitOpen
     /// Every credential of the provider is cooling down after 429 or 401/403; it was not called.
     case credentialsCooling
+    /// Every credential of the provider is at its configured per-minute capacity (across the
+    /// fleet); it was not called.
+    case atCapacity
     /// The answer does not match the prompt's response schema (a quality failure, not a
     /// transport one: it never opens a circuit).
     case invalidOutput(String)
@@ -297,6 +305,7 @@ public enum AttemptFailure: Error, Sendable, Hashable {
         case .unsupported: "unsupported"
         case .circuitOpen: "circuit_open"
         case .credentialsCooling: "credentials_cooling"
+        case .atCapacity: "at_capacity"
         case .invalidOutput: "invalid_output"
         }
     }

@@ -52,12 +52,48 @@ final class BudgetLedger: Sendable {
         }
     }
 
+    /// One limit a request must fit: a budget (micro-dollars), or a rate limit or credential
+    /// capacity (requests or tokens per minute), with the amount the request reserves from it.
+    struct Entry: Sendable {
+        var tenant: String
+        var config: BudgetConfig
+        var amount: Int64
+    }
+
     /// What a request holds until it settles.
     struct Reservation: Sendable {
-        var keys: [Key]
-        var amount: Int64
+        struct Part: Sendable {
+            var key: Key
+            var amount: Int64
+            var metric: BudgetConfig.Metric
+        }
 
-        static let none = Reservation(keys: [], amount: 0)
+        var parts: [Part]
+
+        static let none = Reservation(parts: [])
+
+        /// The amount reserved in micro-dollars (the same for every budget).
+        var usdAmount: Int64 { self.parts.first { $0.metric == .usd }?.amount ?? 0 }
+        var tokenAmount: Int64 { self.parts.first { $0.metric == .tokens }?.amount ?? 0 }
+    }
+
+    /// What a request used, for settling: nil where the provider did not say (the reservation
+    /// is charged). A request not answered uses no money and no tokens, but counts as a request.
+    struct Actual: Sendable {
+        var answered: Bool
+        var costMicros: Int64?
+        var tokens: Int64?
+
+        /// Charges every reservation in full.
+        static let worstCase = Actual(answered: true, costMicros: nil, tokens: nil)
+
+        func amount(for part: Reservation.Part) -> Int64 {
+            switch part.metric {
+            case .requests: part.amount
+            case .usd: self.answered ? (self.costMicros ?? part.amount) : 0
+            case .tokens: self.answered ? (self.tokens ?? part.amount) : 0
+            }
+        }
     }
 
     /// How a lease request for one key ended.
@@ -103,13 +139,19 @@ final class BudgetLedger: Sendable {
         self.settings = settings
     }
 
-    /// Reserves `amount` from every budget in `budgets`, or throws the refusal a client gets:
-    /// 429 `budget_exceeded` when a hard budget has no room, 503 `budget_unavailable` when a
-    /// lease ran out, the control plane cannot be reached and the budget's outage policy is `deny`
-    /// (or its `safe` allowance is spent).
-    func reserve(_ budgets: [BudgetConfig], tenant: String, amount: Int64, now: Date = Date()) async throws(APIError) -> Reservation {
-        guard !budgets.isEmpty else { return .none }
-        let entries = budgets.map { (key: Key(tenant: tenant, budget: $0.name, window: self.window(of: $0, at: now).id), config: $0) }
+    /// Reserves each entry's amount from its limit (all or nothing), or throws the refusal a
+    /// client gets: 429 `budget_exceeded` when a hard budget has no room, 429 `rate_limit_exceeded`
+    /// when a rate limit has none this minute, 503 `budget_unavailable` when a lease ran out, the
+    /// control plane cannot be reached and the budget's outage policy is `deny` (or its `safe`
+    /// allowance is spent). With `wait` false, answers nil instead of asking the control plane.
+    func reserve(_ limits: [Entry], now: Date = Date(), wait: Bool = true) async throws(APIError) -> Reservation? {
+        guard !limits.isEmpty else { return Reservation.none }
+        let entries = limits.map { entry in
+            (
+                key: Key(tenant: entry.tenant, budget: entry.config.name, window: self.window(of: entry.config, at: now).id),
+                config: entry.config, amount: entry.amount
+            )
+        }
         var outcomes: [Key: Refill] = [:]
         for round in 0...3 {
             let instant = ContinuousClock.now
@@ -119,25 +161,25 @@ final class BudgetLedger: Sendable {
                 for entry in entries {
                     var lease = state[entry.key] ?? Lease(config: entry.config, lastUsed: instant)
                     lease.config = entry.config
-                    lease.unit = amount
+                    lease.unit = entry.amount
                     lease.lastUsed = instant
                     state[entry.key] = lease
                     // A budget the control plane no longer knows constrains nothing.
                     if asked[entry.key] == .gone { continue }
-                    if lease.free(at: instant) < amount { short[entry.key] = amount }
+                    if lease.free(at: instant) < entry.amount { short[entry.key] = entry.amount }
                 }
                 var overdrafts: [Key] = []
                 for key in short.keys.sorted(by: { $0.budget < $1.budget }) {
-                    guard let config = state[key]?.config else { continue }
+                    guard let config = state[key]?.config, let amount = short[key] else { continue }
                     switch asked[key] {
                     case nil, .granted, .gone:
                         // Not asked yet, or raced by another request on this node: ask (again),
                         // three times at most.
                         if round < 3 { return .success(short) }
-                        if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window)) }
+                        if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window, now: now)) }
                         overdrafts.append(key)
                     case .refused:
-                        if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window)) }
+                        if config.mode == .hard { return .failure(Self.exceeded(config, window: key.window, now: now)) }
                         overdrafts.append(key)
                     case .unreachable:
                         if config.mode == .soft {
@@ -159,10 +201,10 @@ final class BudgetLedger: Sendable {
                 }
                 // Every budget agreed (some by overdraft): reserve in all of them at once.
                 for entry in entries where asked[entry.key] != .gone {
-                    state[entry.key]?.reserved += amount
-                    state[entry.key]?.recent += amount
+                    state[entry.key]?.reserved += entry.amount
+                    state[entry.key]?.recent += entry.amount
                     if overdrafts.contains(entry.key), asked[entry.key] == .unreachable, entry.config.outagePolicy == .safe {
-                        state[entry.key]?.outageSpent += amount
+                        state[entry.key]?.outageSpent += entry.amount
                     }
                 }
                 return .success([:])
@@ -172,22 +214,27 @@ final class BudgetLedger: Sendable {
             case .success(let value): short = value
             case .failure(let error): throw error
             }
-            if short.isEmpty { return Reservation(keys: entries.map(\.key).filter { asked[$0] != .gone }, amount: amount) }
+            if short.isEmpty {
+                return Reservation(
+                    parts: entries.filter { asked[$0.key] != .gone }.map { .init(key: $0.key, amount: $0.amount, metric: $0.config.metric) }
+                )
+            }
+            if !wait { return nil }
             outcomes.merge(await self.caller.refill(self, short: short)) { _, new in new }
         }
         // Not reached: the last round decides.
-        throw Self.exceeded(entries[0].config, window: entries[0].key.window)
+        throw Self.exceeded(entries[0].config, window: entries[0].key.window, now: now)
     }
 
-    /// Settles a reservation at the request's actual cost.
-    func settle(_ reservation: Reservation, actual: Int64) {
-        guard !reservation.keys.isEmpty else { return }
+    /// Settles a reservation at what the request used.
+    func settle(_ reservation: Reservation, actual: Actual) {
+        guard !reservation.parts.isEmpty else { return }
         self.leases.withLock { state in
-            for key in reservation.keys {
-                guard var lease = state[key] else { continue }
-                lease.reserved = max(0, lease.reserved - reservation.amount)
-                lease.spent += max(0, actual)
-                state[key] = lease
+            for part in reservation.parts {
+                guard var lease = state[part.key] else { continue }
+                lease.reserved = max(0, lease.reserved - part.amount)
+                lease.spent += max(0, actual.amount(for: part))
+                state[part.key] = lease
             }
         }
     }
@@ -316,7 +363,23 @@ final class BudgetLedger: Sendable {
         }
     }
 
-    static func exceeded(_ budget: BudgetConfig, window: String) -> APIError {
+    static func exceeded(_ budget: BudgetConfig, window: String, now: Date = Date()) -> APIError {
+        if budget.metric != .usd {
+            let unit = budget.metric == .requests ? "requests" : "tokens"
+            let seconds = max(1, Int((budget.window(at: now).end?.timeIntervalSince(now) ?? 60).rounded(.up)))
+            let scope =
+                switch budget.name.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) {
+                case nil: "this tenant"
+                case let rest?: rest.hasPrefix("key:") ? "this key" : String(rest)
+                }
+            return APIError(
+                status: 429,
+                type: unit,
+                code: "rate_limit_exceeded",
+                message: "Rate limit reached for \(scope) on \(unit) per minute: limit \(budget.limitMicros). Retry in \(seconds) s.",
+                retryAfterSeconds: seconds
+            )
+        }
         let period = budget.period == .total ? "" : " for \(window)"
         return APIError(
             status: 429,
@@ -327,7 +390,16 @@ final class BudgetLedger: Sendable {
     }
 
     static func unavailable(_ budget: BudgetConfig) -> APIError {
-        APIError(
+        if budget.metric != .usd {
+            return APIError(
+                status: 503,
+                type: "server_error",
+                code: "rate_limit_unavailable",
+                message: "A rate limit cannot be checked: this node's share is used up and the control plane is unreachable; retry later.",
+                retryAfterSeconds: 1
+            )
+        }
+        return APIError(
             status: 503,
             type: "server_error",
             code: "budget_unavailable",

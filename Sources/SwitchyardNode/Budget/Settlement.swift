@@ -19,6 +19,8 @@ final class Settlement: Sendable {
 
     let ledger: BudgetLedger
     let reservation: BudgetLedger.Reservation
+    /// The capacity reservation of the credential that answered, settled with the rest.
+    let capacity = Mutex<BudgetLedger.Reservation?>(nil)
     /// The spend row, without the model (known once a target answered).
     let row: UsageBuffer.Row
     let state = Mutex(State())
@@ -72,14 +74,25 @@ final class Settlement: Sendable {
         self.settle(done)
     }
 
+    /// The answering credential's capacity reservation: settled when the request is.
+    func holdCapacity(_ reservation: BudgetLedger.Reservation) {
+        self.capacity.withLock { $0 = reservation }
+    }
+
     private func settle(_ state: State) {
         // An answer without a usage report is charged its reservation (its worst case).
-        let actual = state.answered ? (state.usageKnown ? state.costMicros : self.reservation.amount) : 0
+        let actual = BudgetLedger.Actual(
+            answered: state.answered,
+            costMicros: state.usageKnown ? state.costMicros : nil,
+            tokens: state.usageKnown ? state.promptTokens + state.completionTokens : nil
+        )
         self.ledger.settle(self.reservation, actual: actual)
+        if let capacity = self.capacity.withLock({ $0 }) { self.ledger.settle(capacity, actual: actual) }
         if state.answered, let model = state.model {
             var row = self.row
             row.model = model
-            self.ledger.recordUsage(row, promptTokens: state.promptTokens, completionTokens: state.completionTokens, costMicros: actual)
+            let cost = state.usageKnown ? state.costMicros : self.reservation.usdAmount
+            self.ledger.recordUsage(row, promptTokens: state.promptTokens, completionTokens: state.completionTokens, costMicros: cost)
         }
     }
 
@@ -87,6 +100,7 @@ final class Settlement: Sendable {
         let state = self.state.withLock { $0 }
         guard !state.done else { return }
         // Dropped before it settled (a stream whose body never ran): charge the worst case.
-        self.ledger.settle(self.reservation, actual: self.reservation.amount)
+        self.ledger.settle(self.reservation, actual: .worstCase)
+        if let capacity = self.capacity.withLock({ $0 }) { self.ledger.settle(capacity, actual: .worstCase) }
     }
 }

@@ -155,8 +155,26 @@ struct ChatProxy: Sendable {
     /// Output tokens assumed for a request that sets no limit, when reserving its worst case.
     static let defaultMaxOutputTokens = 4_096
 
-    /// Reserves the request's worst-case cost (over every model the plan may call) from each
-    /// budget that applies to it.
+    /// The most tokens `attempt` can use: its prompt (a prompt's templates and variables
+    /// included) and its output limit.
+    static func worstCase(_ attempt: AttemptPlan.Attempt, operation: Executor.Operation) -> (promptTokens: Int, outputTokens: Int) {
+        switch operation {
+        case .chat(let chat, _):
+            // What the target forces wins over what the client asked; each of `n` choices may use
+            // all of it; a prompt's templates and variables add to the input.
+            let forced = attempt.target.params["max_completion_tokens"]?.intValue ?? attempt.target.params["max_tokens"]?.intValue
+            let limit = forced.map { Int(max(0, min($0, 10_000_000))) } ?? chat.maxOutputTokens(fallback: Self.defaultMaxOutputTokens)
+            let choices = Int(max(1, min(chat.body["n"]?.intValue ?? 1, 128)))
+            let rendered = attempt.prompt.map { $0.spec.json.serialized().count + (chat.promptVariables?.serialized().count ?? 0) } ?? 0
+            return (chat.promptTokenUpperBound + rendered, limit * choices)
+        case .embeddings(let body):
+            return (EmbeddingsInput.tokenUpperBound(body), 0)
+        }
+    }
+
+    /// Reserves the request's worst case (over every model the plan may call) from each budget
+    /// and rate limit that applies to it: its cost from budgets, one request and its tokens from
+    /// the key's and the tenant's rate limits.
     func reserve(
         plan: AttemptPlan,
         operation: Executor.Operation,
@@ -166,29 +184,24 @@ struct ChatProxy: Sendable {
     ) async throws
         -> Settlement
     {
-        let budgets = self.state.loaded?.table.tenants[key.tenant]?.budgets.filter { $0.applies(keyID: key.key.id, route: alias, tag: tag) } ?? []
+        let tenant = self.state.loaded?.table.tenants[key.tenant]
+        let budgets = tenant?.budgets.filter { $0.applies(keyID: key.key.id, route: alias, tag: tag) } ?? []
+        let rates = (tenant?.rateQuotas ?? []) + key.rateQuotas
         let servedAt = ModelConfig.nowUnixMs()
         var worst: Int64 = 0
-        if !budgets.isEmpty {
+        var worstTokens: Int64 = 0
+        if !budgets.isEmpty || !rates.isEmpty {
             for attempt in plan.attempts {
-                let promptTokens: Int
-                let outputTokens: Int
-                switch operation {
-                case .chat(let chat, _):
-                    // What the target forces wins over what the client asked; each of `n` choices
-                    // may use all of it; a prompt's templates and variables add to the input.
-                    let forced = attempt.target.params["max_completion_tokens"]?.intValue ?? attempt.target.params["max_tokens"]?.intValue
-                    let limit = forced.map { Int(max(0, min($0, 10_000_000))) } ?? chat.maxOutputTokens(fallback: Self.defaultMaxOutputTokens)
-                    let choices = Int(max(1, min(chat.body["n"]?.intValue ?? 1, 128)))
-                    let rendered = attempt.prompt.map { $0.spec.json.serialized().count + (chat.promptVariables?.serialized().count ?? 0) } ?? 0
-                    (promptTokens, outputTokens) = (chat.promptTokenUpperBound + rendered, limit * choices)
-                case .embeddings(let body):
-                    (promptTokens, outputTokens) = (EmbeddingsInput.tokenUpperBound(body), 0)
-                }
+                let (promptTokens, outputTokens) = Self.worstCase(attempt, operation: operation)
                 worst = max(worst, attempt.model.costMicros(promptTokens: promptTokens, completionTokens: outputTokens, atUnixMs: servedAt))
+                worstTokens = max(worstTokens, Int64(promptTokens) + Int64(outputTokens))
             }
         }
-        let reservation = try await self.ledger.reserve(budgets, tenant: key.tenant, amount: worst)
+        var entries = budgets.map { BudgetLedger.Entry(tenant: key.tenant, config: $0, amount: worst) }
+        for rate in rates {
+            entries.append(BudgetLedger.Entry(tenant: key.tenant, config: rate, amount: rate.metric == .requests ? 1 : max(1, worstTokens)))
+        }
+        let reservation = try await self.ledger.reserve(entries) ?? .none
         let day = UTCDay.string(unixSeconds: Int64(Date().timeIntervalSince1970))
         return Settlement(
             ledger: self.ledger,
@@ -269,6 +282,7 @@ struct ChatProxy: Sendable {
     static func errorResponse(_ error: APIError, format: ClientFormat = .openai, decision: DecisionHeaders) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
+        if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
         decision.apply(to: &headers)
         return Response(
             status: .init(code: error.status),

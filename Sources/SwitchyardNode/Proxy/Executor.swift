@@ -88,9 +88,16 @@ struct Executor {
                     break targets
                 }
                 let credential: ProviderCredential?
+                let capacity: BudgetLedger.Reservation
                 switch resilience.pickCredential(attempt.provider) {
                 case .use(let picked):
-                    credential = picked
+                    guard let held = await self.capacity(attempt, preferred: picked) else {
+                        // Not called: the provider would only answer 429.
+                        self.note(.atCapacity, attempt: attempt, decision: &decision)
+                        failures.append((.atCapacity, attempt.provider.name))
+                        break retrying
+                    }
+                    (credential, capacity) = held
                 case .cooling(let refused):
                     // Not called. A refused credential is a configuration fault, not a rate limit.
                     self.note(.credentialsCooling, attempt: attempt, decision: &decision)
@@ -106,7 +113,27 @@ struct Executor {
                 decision.model = attempt.model.name
                 decision.provider = attempt.provider.name
                 decision.prompt = attempt.prompt?.label ?? ""
-                let outcome = try await self.call(attempt, credential: credential, decision: decision, repair: repair)
+                let outcome: Outcome
+                do {
+                    outcome = try await self.call(attempt, credential: credential, decision: decision, repair: repair)
+                } catch {
+                    self.proxy.ledger.settle(capacity, actual: .worstCase)
+                    throw error
+                }
+                // The credential's capacity: an answer settles it with the request (at the tokens
+                // reported), a failure counts only the request.
+                switch outcome {
+                case .answered:
+                    if let settlement = self.settlement {
+                        settlement.holdCapacity(capacity)
+                    } else {
+                        self.proxy.ledger.settle(capacity, actual: .worstCase)
+                    }
+                case .failed:
+                    self.proxy.ledger.settle(capacity, actual: BudgetLedger.Actual(answered: false, costMicros: nil, tokens: nil))
+                case .invalidOutput:
+                    self.proxy.ledger.settle(capacity, actual: .worstCase)
+                }
                 let failure: AttemptFailure
                 let retryAfter: Duration?
                 switch outcome {
@@ -175,6 +202,27 @@ struct Executor {
             }
         }
         throw Self.exhausted(failures, decision: decision)
+    }
+
+    /// A credential of the attempt's provider with room in its per-minute capacity (the picked one
+    /// first), with what the attempt reserved from it; nil when every credential is at capacity.
+    /// Leases held in memory are tried before the control plane is asked.
+    func capacity(_ attempt: AttemptPlan.Attempt, preferred: ProviderCredential?) async -> (ProviderCredential?, BudgetLedger.Reservation)? {
+        guard let preferred, attempt.provider.credentials.contains(where: { !$0.capacity.isEmpty }) else { return (preferred, .none) }
+        let others = self.proxy.resilience.usableCredentials(attempt.provider).filter { $0.name != preferred.name }
+        let worst = ChatProxy.worstCase(attempt, operation: self.operation)
+        let tokens = max(1, Int64(worst.promptTokens) + Int64(worst.outputTokens))
+        func entries(_ credential: ProviderCredential) -> [BudgetLedger.Entry] {
+            credential.capacity.quotas(scope: "credential:\(attempt.provider.name)/\(credential.name)").map { quota in
+                BudgetLedger.Entry(tenant: "", config: quota, amount: quota.metric == .requests ? 1 : tokens)
+            }
+        }
+        for wait in [false, true] {
+            for credential in [preferred] + others {
+                if let reservation = try? await self.proxy.ledger.reserve(entries(credential), wait: wait) { return (credential, reservation) }
+            }
+        }
+        return nil
     }
 
     /// How long a credential rests after `failure`, if at all: a key the provider refuses (401)
@@ -267,7 +315,7 @@ struct Executor {
         let provider = real.last?.provider ?? failures.last?.provider ?? ""
         let failure = real.last?.failure ?? failures.last?.failure
         switch failure {
-        case .status(429), .credentialsCooling:
+        case .status(429), .credentialsCooling, .atCapacity:
             return APIError(
                 status: 429,
                 type: "rate_limit_error",

@@ -181,6 +181,16 @@ final class Resilience: Sendable {
         return .use(weighted[weighted.count - 1])
     }
 
+    /// The provider's credentials not cooling down, the heaviest first.
+    func usableCredentials(_ provider: ProviderConfig, now: ContinuousClock.Instant = .now) -> [ProviderCredential] {
+        self.state.withLock { state in
+            provider.credentials.filter { credential in
+                guard let cooling = state.cooling["\(provider.name)/\(credential.name)"], now < cooling.until else { return true }
+                return false
+            }
+        }.sorted { $0.weight > $1.weight }
+    }
+
     func coolDown(provider: String, credential: String, for duration: Duration, refused: Bool, now: ContinuousClock.Instant = .now) {
         let until = now + min(duration, self.settings.maxCooldown)
         self.state.withLock { state in

@@ -133,6 +133,33 @@ public nonisolated struct Switchyard_V1_Credential: Sendable {
   /// HKDF-SHA256 from the node token; the associated data is "<provider>/<credential name>".
   public var sealedKey: Data = Data()
 
+  /// What the provider allows this key per minute across the fleet (0 = unlimited).
+  public var capacity: Switchyard_V1_RateLimits {
+    get {_capacity ?? Switchyard_V1_RateLimits()}
+    set {_capacity = newValue}
+  }
+  /// Returns true if `capacity` has been explicitly set.
+  public var hasCapacity: Bool {self._capacity != nil}
+  /// Clears the value of `capacity`. Subsequent reads from it will return its default value.
+  public mutating func clearCapacity() {self._capacity = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _capacity: Switchyard_V1_RateLimits? = nil
+}
+
+/// Requests and tokens per UTC minute, enforced across the fleet through leases; 0 = unlimited.
+public nonisolated struct Switchyard_V1_RateLimits: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rpm: Int64 = 0
+
+  public var tpm: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -263,9 +290,21 @@ public nonisolated struct Switchyard_V1_TenantShard: Sendable {
   /// The tenant's budgets, sorted by name (docs/budgets.md).
   public var budgets: [Switchyard_V1_Budget] = []
 
+  /// For all the tenant's keys together.
+  public var rateLimits: Switchyard_V1_RateLimits {
+    get {_rateLimits ?? Switchyard_V1_RateLimits()}
+    set {_rateLimits = newValue}
+  }
+  /// Returns true if `rateLimits` has been explicitly set.
+  public var hasRateLimits: Bool {self._rateLimits != nil}
+  /// Clears the value of `rateLimits`. Subsequent reads from it will return its default value.
+  public mutating func clearRateLimits() {self._rateLimits = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _rateLimits: Switchyard_V1_RateLimits? = nil
 }
 
 public nonisolated struct Switchyard_V1_Budget: Sendable {
@@ -360,9 +399,20 @@ public nonisolated struct Switchyard_V1_ApiKey: Sendable {
   /// The key's serving policy (on top of its tenant's), sorted by tag.
   public var policy: [Switchyard_V1_PolicyRequirement] = []
 
+  public var rateLimits: Switchyard_V1_RateLimits {
+    get {_rateLimits ?? Switchyard_V1_RateLimits()}
+    set {_rateLimits = newValue}
+  }
+  /// Returns true if `rateLimits` has been explicitly set.
+  public var hasRateLimits: Bool {self._rateLimits != nil}
+  /// Clears the value of `rateLimits`. Subsequent reads from it will return its default value.
+  public mutating func clearRateLimits() {self._rateLimits = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _rateLimits: Switchyard_V1_RateLimits? = nil
 }
 
 public nonisolated struct Switchyard_V1_Route: Sendable {
@@ -602,7 +652,7 @@ nonisolated extension Switchyard_V1_Provider: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Switchyard_V1_Credential: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Credential"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}weight\0\u{3}sealed_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}weight\0\u{3}sealed_key\0\u{1}capacity\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -613,12 +663,17 @@ nonisolated extension Switchyard_V1_Credential: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.weight) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.sealedKey) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._capacity) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
@@ -628,6 +683,9 @@ nonisolated extension Switchyard_V1_Credential: SwiftProtobuf.Message, SwiftProt
     if !self.sealedKey.isEmpty {
       try visitor.visitSingularBytesField(value: self.sealedKey, fieldNumber: 3)
     }
+    try { if let v = self._capacity {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -635,6 +693,42 @@ nonisolated extension Switchyard_V1_Credential: SwiftProtobuf.Message, SwiftProt
     if lhs.name != rhs.name {return false}
     if lhs.weight != rhs.weight {return false}
     if lhs.sealedKey != rhs.sealedKey {return false}
+    if lhs._capacity != rhs._capacity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Switchyard_V1_RateLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RateLimits"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rpm\0\u{1}tpm\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.rpm) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.tpm) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.rpm != 0 {
+      try visitor.visitSingularInt64Field(value: self.rpm, fieldNumber: 1)
+    }
+    if self.tpm != 0 {
+      try visitor.visitSingularInt64Field(value: self.tpm, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Switchyard_V1_RateLimits, rhs: Switchyard_V1_RateLimits) -> Bool {
+    if lhs.rpm != rhs.rpm {return false}
+    if lhs.tpm != rhs.tpm {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -836,7 +930,7 @@ nonisolated extension Switchyard_V1_PolicyRequirement: SwiftProtobuf.Message, Sw
 
 nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantShard"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0\u{1}prompts\0\u{3}prompt_labels\0\u{1}policy\0\u{1}budgets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}keys\0\u{1}routes\0\u{1}labels\0\u{1}prompts\0\u{3}prompt_labels\0\u{1}policy\0\u{1}budgets\0\u{3}rate_limits\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -852,12 +946,17 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.promptLabels) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.policy) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.budgets) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._rateLimits) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
@@ -882,6 +981,9 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if !self.budgets.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.budgets, fieldNumber: 8)
     }
+    try { if let v = self._rateLimits {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -894,6 +996,7 @@ nonisolated extension Switchyard_V1_TenantShard: SwiftProtobuf.Message, SwiftPro
     if lhs.promptLabels != rhs.promptLabels {return false}
     if lhs.policy != rhs.policy {return false}
     if lhs.budgets != rhs.budgets {return false}
+    if lhs._rateLimits != rhs._rateLimits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1051,7 +1154,7 @@ nonisolated extension Switchyard_V1_PromptLabel: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApiKey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0\u{3}expires_at_unix_ms\0\u{3}allowed_routes\0\u{1}policy\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}prefix\0\u{1}sha256\0\u{1}labels\0\u{3}expires_at_unix_ms\0\u{3}allowed_routes\0\u{1}policy\0\u{3}rate_limits\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1067,12 +1170,17 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.allowedRoutes) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.policy) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._rateLimits) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.id.isEmpty {
       try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
     }
@@ -1097,6 +1205,9 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if !self.policy.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.policy, fieldNumber: 8)
     }
+    try { if let v = self._rateLimits {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1109,6 +1220,7 @@ nonisolated extension Switchyard_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
     if lhs.allowedRoutes != rhs.allowedRoutes {return false}
     if lhs.policy != rhs.policy {return false}
+    if lhs._rateLimits != rhs._rateLimits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
