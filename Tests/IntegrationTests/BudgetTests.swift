@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PostgresNIO
+import SwitchyardControl
 import SwitchyardCore
 import SwitchyardTesting
 import Testing
@@ -226,6 +227,67 @@ import Testing
             )
             for node in nodes { await node.stop() }
             await restarted.stop()
+        }
+    }
+
+    /// Thresholds and exhaustion reach the tenant's webhook as signed events, each once per window:
+    /// 50/80/100 % of a hard budget, its first refusal, and 100 % of a soft one (which refuses nothing).
+    @Test func budgetAlertsAreSignedWebhookEventsSentOncePerWindow() async throws {
+        try await WebhookTests.withReceiver(failures: 1) { receiver, receiverURL in
+            try await WebhookTests.withControl(WebhookTests.fast) { fixture in
+                let key = try await fixture.seed()
+                try await Self.pricedRoute(fixture)
+                let (_, hook) = try await fixture.admin.send(
+                    .PUT,
+                    "/admin/v1/tenants/acme/webhooks/alerts",
+                    ["url": .string(receiverURL + "/hooks/alerts"), "events": ["budget.*"]]
+                )
+                let secret = try #require(hook["secret"]?.stringValue)
+                let (_, hard) = try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/budgets/cap", ["period": "day", "limit_usd": 0.005])
+                #expect(hard["alert_thresholds_percent"] == [50, 80, 100], "\(hard)")
+                try await fixture.admin.send(
+                    .PUT,
+                    "/admin/v1/tenants/acme/budgets/watch",
+                    ["period": "day", "limit_usd": 0.002, "mode": "soft", "alert_thresholds_percent": [100]]
+                )
+                let node = try await fixture.node(leaseReportInterval: .milliseconds(100))
+                var statuses: [Int] = []
+                for _ in 0..<8 { statuses.append(try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "paid")).status) }
+                #expect(statuses == [200, 200, 200, 200, 200, 429, 429, 429], "\(statuses)")
+
+                // Five events, the first delivered on its second attempt (the receiver fails once).
+                #expect(
+                    await eventually(timeout: .seconds(10)) {
+                        Set(await receiver.calls.map { $0.headers["switchyard-event-id"] ?? "" }).count >= 5
+                    }
+                )
+                try await Task.sleep(for: .seconds(1))
+                let calls = await receiver.calls
+                var seen: [String: JSONValue] = [:]
+                for call in calls {
+                    let signature = try #require(call.headers["switchyard-signature"])
+                    #expect(WebhookSignature.verify(header: signature, body: call.body, secret: secret, now: WebhookTests.now))
+                    seen[call.headers["switchyard-event-id"] ?? ""] = try JSONValue(parsing: call.body)
+                }
+                let events = seen.values.map { event in
+                    let data = event["data"] ?? .null
+                    let budget = data["budget"]?.stringValue ?? "?"
+                    return "\(event["type"]?.stringValue ?? "?") \(budget) \(data["threshold_percent"]?.intValue.map(String.init) ?? "-")"
+                }.sorted()
+                #expect(
+                    events == [
+                        "budget.exhausted cap -", "budget.threshold cap 100", "budget.threshold cap 50", "budget.threshold cap 80",
+                        "budget.threshold watch 100",
+                    ],
+                    "\(events)"
+                )
+                let full = seen.values.first { $0["data"]?["budget"] == "cap" && $0["data"]?["threshold_percent"] == 100 }
+                #expect(full?["data"]?["spent_usd"] == 0.005 && full?["data"]?["limit_usd"] == 0.005, "\(String(describing: full))")
+                #expect(full?["data"]?["window"]?.stringValue == UTCDay.string(unixSeconds: WebhookTests.now))
+                let exhausted = seen.values.first { $0["type"] == "budget.exhausted" }
+                #expect(exhausted?["data"]?["refused_request_usd"] == 0.001 && exhausted?["data"]?["remaining_usd"] == 0.0)
+                await node.stop()
+            }
         }
     }
 }

@@ -57,29 +57,26 @@ public struct UsageRecord: Sendable, Hashable {
 
 extension ConfigStore {
     static let budgetColumns =
-        "tenant, name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy, safe_allowance_micros"
+        "tenant, name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy, safe_allowance_micros, alert_thresholds::text"
 
     /// Rows of `budgetColumns`, with their tenant.
     static func decodeBudgets(_ rows: PostgresRowSequence) async throws -> [(tenant: String, budget: BudgetConfig)] {
         var result: [(tenant: String, budget: BudgetConfig)] = []
-        for try await (tenant, name, kind, value, period, zone, limit, mode, policy, allowance) in rows.decode(
-            (String, String, String, String, String, String, Int64, String, String, Int64).self
+        for try await (tenant, name, kind, value, period, zone, limit, mode, policy, allowance, thresholds) in rows.decode(
+            (String, String, String, String, String, String, Int64, String, String, Int64, String).self
         ) {
-            result.append(
-                (
-                    tenant,
-                    BudgetConfig(
-                        name: name,
-                        scope: BudgetConfig.Scope(kind: kind, value: value) ?? .tenant,
-                        period: BudgetConfig.Period(rawValue: period) ?? .month,
-                        timeZone: zone,
-                        limitMicros: limit,
-                        mode: BudgetConfig.Mode(rawValue: mode) ?? .hard,
-                        outagePolicy: BudgetConfig.OutagePolicy(rawValue: policy) ?? .deny,
-                        safeAllowanceMicros: allowance
-                    )
-                )
+            var budget = BudgetConfig(
+                name: name,
+                scope: BudgetConfig.Scope(kind: kind, value: value) ?? .tenant,
+                period: BudgetConfig.Period(rawValue: period) ?? .month,
+                timeZone: zone,
+                limitMicros: limit,
+                mode: BudgetConfig.Mode(rawValue: mode) ?? .hard,
+                outagePolicy: BudgetConfig.OutagePolicy(rawValue: policy) ?? .deny,
+                safeAllowanceMicros: allowance
             )
+            budget.alertThresholds = ((try? JSONValue(parsing: thresholds.utf8))?.arrayValue ?? []).compactMap { $0.intValue.map(Int.init) }
+            result.append((tenant, budget))
         }
         return result
     }
@@ -128,6 +125,7 @@ extension ConfigStore {
         let existing = try await self.budgets(tenant: tenant).first { $0.name == budget.name }
         if existing == budget { return (false, nil) }
         let logger = self.logger
+        let thresholdsText = String(decoding: JSONValue.array(budget.alertThresholds.map { .int(Int64($0)) }).serialized(), as: UTF8.self)
         let (created, version) = try await self.write(
             .init(
                 actor: actor,
@@ -143,13 +141,14 @@ extension ConfigStore {
             let rows = try await connection.query(
                 """
                 INSERT INTO budgets (tenant, name, scope_kind, scope_value, period, time_zone, limit_micros, mode, outage_policy,
-                                     safe_allowance_micros)
+                                     safe_allowance_micros, alert_thresholds)
                 VALUES (\(tenant), \(budget.name), \(budget.scope.kind), \(budget.scope.value), \(budget.period.rawValue),
                         \(budget.timeZone), \(budget.limitMicros), \(budget.mode.rawValue), \(budget.outagePolicy.rawValue),
-                        \(budget.safeAllowanceMicros))
+                        \(budget.safeAllowanceMicros), \(thresholdsText)::jsonb)
                 ON CONFLICT (tenant, name) DO UPDATE SET scope_kind = EXCLUDED.scope_kind, scope_value = EXCLUDED.scope_value,
                     period = EXCLUDED.period, time_zone = EXCLUDED.time_zone, limit_micros = EXCLUDED.limit_micros,
-                    mode = EXCLUDED.mode, outage_policy = EXCLUDED.outage_policy, safe_allowance_micros = EXCLUDED.safe_allowance_micros
+                    mode = EXCLUDED.mode, outage_policy = EXCLUDED.outage_policy, safe_allowance_micros = EXCLUDED.safe_allowance_micros,
+                    alert_thresholds = EXCLUDED.alert_thresholds
                 RETURNING (xmax = 0)
                 """,
                 logger: logger
@@ -174,6 +173,19 @@ extension ConfigStore {
             // Its windows and leases go with it: a budget created later under the name starts clean.
             try await connection.query("DELETE FROM budget_windows WHERE tenant = \(tenant) AND budget = \(name)", logger: logger)
         }.1
+    }
+
+    /// The `data` of a budget webhook event.
+    static func alertData(_ budget: BudgetConfig, window: String, spent: Int64, extra: [String: JSONValue]) -> JSONValue {
+        var data: [String: JSONValue] = [
+            "budget": .string(budget.name),
+            "scope": ["kind": .string(budget.scope.kind), "value": budget.scope.value.isEmpty ? .null : .string(budget.scope.value)],
+            "period": .string(budget.period.rawValue), "time_zone": .string(budget.timeZone), "window": .string(window),
+            "mode": .string(budget.mode.rawValue), "limit_usd": .double(BudgetConfig.usd(budget.limitMicros)),
+            "spent_usd": .double(BudgetConfig.usd(spent)),
+        ]
+        data.merge(extra) { _, new in new }
+        return .object(data)
     }
 
     /// The query for the limit behind a rate-limit lease name (``RateLimits/leaseName(_:scope:)``):
@@ -216,13 +228,18 @@ extension ConfigStore {
             var answers: [LeaseAnswer] = []
             for item in items {
                 let answer = try await client.withTransaction(logger: logger) { connection -> LeaseAnswer in
-                    let limitQuery =
-                        item.budget.hasPrefix("~")
-                        ? Self.rateLimitQuery(tenant: item.tenant, name: item.budget)
-                        : "SELECT limit_micros FROM budgets WHERE tenant = \(item.tenant) AND name = \(item.budget)"
                     var limit: Int64?
-                    if let limitQuery {
-                        for try await value in try await connection.query(limitQuery, logger: logger).decode(Int64?.self) { limit = value }
+                    var budget: BudgetConfig?
+                    if item.budget.hasPrefix("~") {
+                        if let query = Self.rateLimitQuery(tenant: item.tenant, name: item.budget) {
+                            for try await value in try await connection.query(query, logger: logger).decode(Int64?.self) { limit = value }
+                        }
+                    } else {
+                        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.budgetColumns) FROM budgets WHERE tenant = $1 AND name = $2")
+                        query.binds.append(item.tenant, context: .default)
+                        query.binds.append(item.budget, context: .default)
+                        budget = try await Self.decodeBudgets(try await connection.query(query, logger: logger)).first?.budget
+                        limit = budget?.limitMicros
                     }
                     guard let limit else { return LeaseAnswer(grantedMicros: 0, windowSpentMicros: 0, limitMicros: 0, unknown: true) }
                     let created = try await connection.query(
@@ -245,14 +262,16 @@ extension ConfigStore {
                         )
                     }
                     var spent: Int64 = 0
-                    for try await value in try await connection.query(
+                    var alerted = 0
+                    var exhaustedAlerted = false
+                    for try await (value, percent, exhausted) in try await connection.query(
                         """
-                        SELECT spent_micros FROM budget_windows
+                        SELECT spent_micros, alerted_percent, exhausted_alerted FROM budget_windows
                         WHERE tenant = \(item.tenant) AND budget = \(item.budget) AND window_id = \(item.window) FOR UPDATE
                         """,
                         logger: logger
-                    ).decode(Int64.self) {
-                        spent = value
+                    ).decode((Int64, Int, Bool).self) {
+                        (spent, alerted, exhaustedAlerted) = (value, percent, exhausted)
                     }
                     var ownGranted: Int64 = 0
                     var ownSpent: Int64 = 0
@@ -290,9 +309,22 @@ extension ConfigStore {
                     ).decode(Int64.self) {
                         others = value
                     }
+                    // Alerts go out in the transaction that records the spend: exactly once per window.
+                    let crossed = budget?.crossedThresholds(spent: spent, alerted: alerted) ?? []
+                    if let budget {
+                        for threshold in crossed {
+                            try await self.enqueueWebhookEvent(
+                                on: connection,
+                                tenant: item.tenant,
+                                type: "budget.threshold",
+                                data: Self.alertData(budget, window: item.window, spent: spent, extra: ["threshold_percent": .int(Int64(threshold))]),
+                                logger: logger
+                            )
+                        }
+                    }
                     try await connection.query(
                         """
-                        UPDATE budget_windows SET spent_micros = \(spent)
+                        UPDATE budget_windows SET spent_micros = \(spent), alerted_percent = \(crossed.last ?? alerted)
                         WHERE tenant = \(item.tenant) AND budget = \(item.budget) AND window_id = \(item.window)
                         """,
                         logger: logger
@@ -310,6 +342,31 @@ extension ConfigStore {
                     let ownOutstanding = max(0, ownGranted - reported)
                     let available = limit - spent - others - ownOutstanding
                     let grant = LeaseMath.grant(available: available, need: item.needMicros, want: item.wantMicros, unit: item.unitMicros)
+                    if let budget, budget.mode == .hard, item.needMicros > 0, grant == 0, !exhaustedAlerted {
+                        // The first request this window refused for want of room.
+                        try await self.enqueueWebhookEvent(
+                            on: connection,
+                            tenant: item.tenant,
+                            type: "budget.exhausted",
+                            data: Self.alertData(
+                                budget,
+                                window: item.window,
+                                spent: spent,
+                                extra: [
+                                    "refused_request_usd": .double(BudgetConfig.usd(item.needMicros)),
+                                    "remaining_usd": .double(BudgetConfig.usd(max(0, limit - spent))),
+                                ]
+                            ),
+                            logger: logger
+                        )
+                        try await connection.query(
+                            """
+                            UPDATE budget_windows SET exhausted_alerted = true
+                            WHERE tenant = \(item.tenant) AND budget = \(item.budget) AND window_id = \(item.window)
+                            """,
+                            logger: logger
+                        )
+                    }
                     let granted = ownGranted + grant
                     try await connection.query(
                         """

@@ -87,6 +87,11 @@ public struct BudgetConfig: Sendable, Hashable {
     public var safeAllowanceMicros: Int64
     /// What `limitMicros` and the lease amounts count (micro-dollars for every budget).
     public var metric: Metric = .usd
+    /// Percentages of the limit whose crossing sends a `budget.threshold` webhook event, once per
+    /// window, ascending.
+    public var alertThresholds: [Int] = Self.defaultAlertThresholds
+
+    public static let defaultAlertThresholds = [50, 80, 100]
 
     public init(
         name: String,
@@ -109,13 +114,13 @@ public struct BudgetConfig: Sendable, Hashable {
     }
 
     public static let fields: Set<String> = [
-        "name", "scope", "period", "time_zone", "limit_usd", "mode", "outage_policy", "safe_allowance_usd",
+        "name", "scope", "period", "time_zone", "limit_usd", "mode", "outage_policy", "safe_allowance_usd", "alert_thresholds_percent",
     ]
 
     /// Parses the admin API's JSON form:
     /// `{"name", "scope": {"kind": "tenant|key|route|tag", "value"}, "period": "day|month|total",
     /// "time_zone", "limit_usd", "mode": "hard|soft", "outage_policy": "deny|safe|allow",
-    /// "safe_allowance_usd"}`.
+    /// "safe_allowance_usd", "alert_thresholds_percent": [50, 80, 100]}`.
     public init(json: JSONValue, name pathName: String? = nil) throws(FieldError) {
         let reader = try FieldReader(json, allowed: Self.fields)
         let name = try reader.string("name") ?? pathName ?? ""
@@ -163,6 +168,24 @@ public struct BudgetConfig: Sendable, Hashable {
             outagePolicy: policy,
             safeAllowanceMicros: Self.micros(allowance)
         )
+        if let list = try reader.array("alert_thresholds_percent") {
+            guard list.count <= 10 else { throw .invalid("alert_thresholds_percent", "at most 10 thresholds") }
+            var thresholds: [Int] = []
+            for (index, value) in list.enumerated() {
+                guard let percent = value.intValue, (1...1_000).contains(percent) else {
+                    throw .invalid("alert_thresholds_percent[\(index)]", "must be a whole percentage from 1 to 1000")
+                }
+                thresholds.append(Int(percent))
+            }
+            self.alertThresholds = Array(Set(thresholds)).sorted()
+        }
+    }
+
+    /// The thresholds crossed when a window's spend goes to `spent`, above `alerted` (the highest
+    /// already sent), ascending.
+    public func crossedThresholds(spent: Int64, alerted: Int) -> [Int] {
+        guard self.limitMicros > 0 else { return self.alertThresholds.filter { $0 > alerted && spent > 0 } }
+        return self.alertThresholds.filter { $0 > alerted && spent * 100 >= Int64($0) * self.limitMicros }
     }
 
     public var json: JSONValue {
@@ -172,6 +195,7 @@ public struct BudgetConfig: Sendable, Hashable {
             "period": .string(self.period.rawValue), "time_zone": .string(self.timeZone),
             "limit_usd": .double(Self.usd(self.limitMicros)), "mode": .string(self.mode.rawValue),
             "outage_policy": .string(self.outagePolicy.rawValue), "safe_allowance_usd": .double(Self.usd(self.safeAllowanceMicros)),
+            "alert_thresholds_percent": .array(self.alertThresholds.map { .int(Int64($0)) }),
         ]
     }
 
