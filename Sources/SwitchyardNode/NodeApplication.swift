@@ -65,7 +65,8 @@ public func buildNodeApplication(
             bootID: bootID,
             timeout: .seconds(5),
             logger: logger
-        )
+        ),
+        onWait: { metrics.leaseWait() }
     )
     let proxy = ChatProxy(
         state: state,

@@ -45,6 +45,18 @@ public struct NodeMetrics: Sendable {
         ).record(duration)
     }
 
+    /// A request waited for the control plane because this node's leases could not cover it.
+    func leaseWait() {
+        self.registry.makeCounter(
+            descriptor: .init(
+                namespace: "switchyard",
+                metricName: "lease_waits",
+                unitName: "total",
+                helpText: "Requests that waited for the control plane because no lease held room (budgets, rate limits, capacity)"
+            )
+        ).increment()
+    }
+
     func attempt(provider: String, model: String, outcome: String) {
         self.registry.makeCounter(
             descriptor: .init(namespace: "switchyard", metricName: "upstream_attempts", unitName: "total", helpText: "Upstream attempts by outcome"),

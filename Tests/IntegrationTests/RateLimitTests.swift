@@ -6,6 +6,7 @@ import SwitchyardTesting
 import Testing
 
 @testable import SwitchyardCLI
+@testable import SwitchyardNode
 
 /// Requests and tokens per minute, held across the fleet by the same leases as budgets: a key's
 /// RPM over three nodes, a tenant's TPM counted at the tokens the provider reports, and provider
@@ -200,5 +201,46 @@ import Testing
             let (_, tenant) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme")
             #expect(tenant["rate_limits"] == ["rpm": nil, "tpm": nil])
         }
+    }
+
+    /// In a minute window's last seconds, a lease in use gets its successor for the next minute,
+    /// so requests at the turn of the minute find room in memory.
+    @Test func minuteLeasesInUseAreFetchedAheadOfTheNextMinute() {
+        let boundary = Date(timeIntervalSince1970: 1_800_000_000)  // a whole minute
+        let quota = RateLimits(rpm: 60).quotas(scope: "key:k1")[0]
+        let idleQuota = RateLimits(rpm: 60).quotas(scope: "key:k2")[0]
+        var daily = BudgetConfig(name: "daily", period: .day, limitMicros: 1_000_000)
+        daily.metric = .usd
+        let instant = ContinuousClock.now
+        func state(at now: Date) -> [BudgetLedger.Key: BudgetLedger.Lease] {
+            var busy = BudgetLedger.Lease(config: quota, lastUsed: instant)
+            busy.unit = 1
+            busy.recent = 5
+            var idle = BudgetLedger.Lease(config: idleQuota, lastUsed: instant)
+            idle.unit = 1
+            var day = BudgetLedger.Lease(config: daily, lastUsed: instant)
+            day.recent = 5_000
+            return [
+                .init(tenant: "acme", budget: quota.name, window: UTCDay.minute(at: now).id): busy,
+                .init(tenant: "acme", budget: idleQuota.name, window: UTCDay.minute(at: now).id): idle,
+                .init(tenant: "acme", budget: "daily", window: daily.window(at: now).id): day,
+            ]
+        }
+        let early = boundary.addingTimeInterval(-10)
+        var leases = state(at: early)
+        #expect(BudgetLedger.prefetch(&leases, now: early, instant: instant, units: 8).isEmpty)
+
+        let late = boundary.addingTimeInterval(-2)
+        leases = state(at: late)
+        let items = BudgetLedger.prefetch(&leases, now: late, instant: instant, units: 8)
+        #expect(items.count == 1)
+        let next = UTCDay.minute(at: boundary).id
+        #expect(items.first?.key == .init(tenant: "acme", budget: quota.name, window: next))
+        #expect(UTCDay.minute(at: late).id == "2027-01-15T07:59" && next == "2027-01-15T08:00")
+        // Headroom for two report intervals at the recent rate (5 a round), or 8 requests.
+        #expect(items.first?.item.wantMicros == 10 && items.first?.item.needMicros == 0)
+        #expect(leases[.init(tenant: "acme", budget: quota.name, window: next)] != nil)
+        // Asked once: the next round does not ask again.
+        #expect(BudgetLedger.prefetch(&leases, now: late, instant: instant, units: 8).isEmpty)
     }
 }

@@ -133,10 +133,13 @@ final class BudgetLedger: Sendable {
         return window
     }
     let caller: LeaseCaller
+    /// Called when a request waits for the control plane (`switchyard_lease_waits_total`).
+    let onWait: @Sendable () -> Void
 
-    init(caller: LeaseCaller, settings: Settings = Settings()) {
+    init(caller: LeaseCaller, settings: Settings = Settings(), onWait: @escaping @Sendable () -> Void = {}) {
         self.caller = caller
         self.settings = settings
+        self.onWait = onWait
     }
 
     /// Reserves each entry's amount from its limit (all or nothing), or throws the refusal a
@@ -220,6 +223,7 @@ final class BudgetLedger: Sendable {
                 )
             }
             if !wait { return nil }
+            self.onWait()
             outcomes.merge(await self.caller.refill(self, short: short)) { _, new in new }
         }
         // Not reached: the last round decides.
@@ -275,7 +279,8 @@ final class BudgetLedger: Sendable {
                     want = need + lease.headroom(units: self.settings.headroomUnits)
                 } else {
                     let idle = instant - lease.lastUsed > self.settings.idleRelease
-                    let windowOver = lease.config.window(at: now).id != key.window
+                    // Window ids sort in time; a lease for the next window (fetched ahead) is not over.
+                    let windowOver = key.window < lease.config.window(at: now).id
                     let dueSoon = lease.expires.map { $0 - instant < .seconds(5) } ?? false
                     if releaseAll || idle || windowOver, lease.reserved == 0 {
                         release = true
@@ -306,9 +311,55 @@ final class BudgetLedger: Sendable {
                     )
                 )
             }
+            if short == nil { items += Self.prefetch(&state, now: now, instant: instant, units: self.settings.headroomUnits) }
             return items
         }
     }
+
+    /// Minute windows end every minute: in a window's last seconds, a lease in use gets its
+    /// successor for the next window, so requests at the turn of the minute find room in memory
+    /// instead of all waiting for the control plane at once.
+    static func prefetch(
+        _ state: inout [Key: Lease],
+        now: Date,
+        instant: ContinuousClock.Instant,
+        units: Int64
+    ) -> [(key: Key, item: LeaseAsk, spent: Int64, granted: Int64)] {
+        var items: [(key: Key, item: LeaseAsk, spent: Int64, granted: Int64)] = []
+        for (key, lease) in state where lease.config.period == .minute && max(lease.recent, lease.previous) > 0 {
+            guard let end = lease.config.window(at: now).end, end.timeIntervalSince(now) < Self.prefetchLead,
+                key.window == lease.config.window(at: now).id
+            else { continue }
+            let next = Key(tenant: key.tenant, budget: key.budget, window: lease.config.window(at: end).id)
+            guard state[next] == nil else { continue }
+            var successor = Lease(config: lease.config, lastUsed: instant)
+            successor.unit = lease.unit
+            successor.previous = max(lease.recent, lease.previous)
+            state[next] = successor
+            let want = successor.headroom(units: units)
+            items.append(
+                (
+                    next,
+                    LeaseAsk(
+                        tenant: next.tenant,
+                        budget: next.budget,
+                        window: next.window,
+                        spentMicros: 0,
+                        needMicros: 0,
+                        wantMicros: want,
+                        unitMicros: successor.unit,
+                        release: false
+                    ),
+                    0,
+                    0
+                )
+            )
+        }
+        return items
+    }
+
+    /// How long before a minute window ends its successor is fetched.
+    static let prefetchLead: TimeInterval = 3
 
     /// Keys whose lease the control plane refused to grow recently (no call is made for them).
     func recentlyRefused(_ keys: some Sequence<Key>) -> Set<Key> {
