@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures what a Switchyard node adds to a request: the same chat completion against the mock
 # provider directly and through a node, with wrk, in one run on one machine (compare the ratio,
-# not absolute numbers); then the node with a hard budget on the demo tenant against the node
-# without, interleaved (off, on, off), to show what budget enforcement adds. Release build.
+# not absolute numbers); then the node with a hard budget and rate limits (RPM and TPM) on the demo
+# tenant against the node without, interleaved (off, on, off), to show what budget and rate-limit
+# enforcement adds, and how many requests waited for the control plane. Release build.
 # Loopback only; bounded in time.
 #   usage: bench/proxy-overhead.sh [seconds per run (default 10)] [connections (default 16)]
 set -euo pipefail
@@ -46,18 +47,30 @@ run direct-again "$mock" "$state/direct.lua"
 rps() { grep "Requests/sec" "$state/$1.txt" | awk '{print $2}'; }
 echo "throughput ratio node/direct: $(python3 -c "print(round($(rps node)/$(rps direct), 3))")"
 
-# Budgets: a hard budget that every request of the demo route counts against.
+# Budgets and rate limits: a hard budget and tenant RPM/TPM that every request of the demo route
+# counts against (limits far above what the run reaches, so nothing is refused).
 admin() { # method path [body]
   curl -s -o /dev/null -w '%{http_code}' -X "$1" -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" \
     -H "Content-Type: application/json" "$SWITCHYARD_ADMIN_URL/admin/v1$2" ${3:+-d "$3"}
 }
+tenant_with() { # rate_limits JSON: the demo tenant as it is, with these rate limits
+  curl -s -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" "$SWITCHYARD_ADMIN_URL/admin/v1/tenants/demo" |
+    python3 -c "import json,sys; t=json.load(sys.stdin); print(json.dumps({k: t[k] for k in ('display_name','labels','policy')} | {'rate_limits': json.loads(sys.argv[1])}))" "$1"
+}
+waits() { curl -s "$node/metrics" | awk '/^switchyard_lease_waits_total/ {print $2}' | head -1; }
 p50() { grep -E "^ +50%" "$state/$1.txt" | awk '{print $2}'; }
-run node-budget-off "$node" "$state/node.lua"
+run node-limits-off "$node" "$state/node.lua"
 echo "budget created: HTTP $(admin PUT /tenants/demo/budgets/bench '{"period": "month", "limit_usd": 1000000, "mode": "hard"}')"
+echo "rate limits set: HTTP $(admin PUT /tenants/demo "$(tenant_with '{"rpm": 100000000, "tpm": 1000000000}')")"
 sleep 3
-run node-budget-on "$node" "$state/node.lua"
+run warmup-limits "$node" "$state/node.lua" >/dev/null
+before=$(waits); before=${before:-0}
+run node-limits-on "$node" "$state/node.lua"
+after=$(waits); after=${after:-0}
+echo "requests that waited for the control plane during the run: $(python3 -c "print(int(float('$after') - float('$before')))") of $(grep -E '^ +[0-9]+ requests in' "$state/node-limits-on.txt" | awk '{print $1}')"
 echo "budget deleted: HTTP $(admin DELETE /tenants/demo/budgets/bench)"
+echo "rate limits removed: HTTP $(admin PUT /tenants/demo "$(tenant_with '{}')")"
 sleep 3
-run node-budget-off-again "$node" "$state/node.lua"
-echo "throughput ratio budget on/off: $(python3 -c "print(round($(rps node-budget-on)/(($(rps node-budget-off)+$(rps node-budget-off-again))/2), 3))")"
-echo "p50 off / on / off: $(p50 node-budget-off) / $(p50 node-budget-on) / $(p50 node-budget-off-again)"
+run node-limits-off-again "$node" "$state/node.lua"
+echo "throughput ratio limits on/off: $(python3 -c "print(round($(rps node-limits-on)/(($(rps node-limits-off)+$(rps node-limits-off-again))/2), 3))")"
+echo "p50 off / on / off: $(p50 node-limits-off) / $(p50 node-limits-on) / $(p50 node-limits-off-again)"

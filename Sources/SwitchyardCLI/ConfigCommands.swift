@@ -56,10 +56,11 @@ struct AdminConnection: ParsableArguments {
 struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
-        abstract: "Create or update tenants, providers, models and routes from YAML or JSON files.",
+        abstract: "Create or update tenants, providers, models, prompts, routes and budgets from YAML or JSON files.",
         discussion: """
-            Each object names its type in 'object:' (tenant, provider, model, prompt, route); the rest are the admin API's
-            fields, plus 'tenant:' for routes and prompts (a prompt also takes 'labels:', the labels to point at it). Secrets can come from the environment: 'api_key_env: NAME'.
+            Each object names its type in 'object:' (tenant, provider, model, prompt, route, budget); the rest are the admin
+            API's fields, plus 'tenant:' for routes, prompts and budgets (a prompt also takes 'labels:', the labels to point at
+            it). Secrets can come from the environment: 'api_key_env: NAME'. Prices: 'switchyard prices import'.
             Unchanged objects create no revision. Exit status 1 when any object was refused, 2 on other errors.
             """
     )
@@ -126,6 +127,7 @@ struct ApplyCommand: AsyncParsableCommand {
             else { return false }
             return wanted == existing && (object.body["comment"]?.stringValue ?? "") == (live["comment"]?.stringValue ?? "")
         }
+        if object.kind == .budget { return Self.canonicalBudget(.object(object.body), name: object.name) == Self.canonicalBudget(current, name: object.name) }
         for (key, value) in object.body where key != "name" {
             guard let liveValue = live[key] else { return false }
             if value != liveValue, !(Self.number(value).map { $0 == Self.number(liveValue) } ?? false) { return false }
@@ -135,6 +137,12 @@ struct ApplyCommand: AsyncParsableCommand {
             return false
         }
         return true
+    }
+
+    /// A budget in canonical form (defaults spelled out), or nil when it does not parse.
+    static func canonicalBudget(_ value: JSONValue, name: String) -> JSONValue? {
+        let fields = (value.objectValue ?? [:]).filter { BudgetConfig.fields.contains($0.key) && $0.key != "name" }
+        return (try? BudgetConfig(json: .object(fields), name: name))?.json
     }
 
     /// What a PUT sets for the fields it leaves out.
@@ -204,19 +212,19 @@ struct GetCommand: AsyncParsableCommand {
     )
 
     enum What: String, ExpressibleByArgument, CaseIterable {
-        case tenants, tenant, providers, provider, models, model, prompts, prompt, routes, route
+        case tenants, tenant, providers, provider, models, model, prompts, prompt, routes, route, budgets, budget
     }
 
-    @Argument(help: "tenants | providers | models | prompts | routes (singular with a NAME).") var what: What
+    @Argument(help: "tenants | providers | models | prompts | routes | budgets (singular with a NAME).") var what: What
     @Argument(help: "One object's name (a route's alias).") var name: String?
-    @Option(help: "The tenant whose routes or prompts to show.") var tenant: String?
+    @Option(help: "The tenant whose routes, prompts or budgets to show.") var tenant: String?
     @Option(name: .shortAndLong, help: "yaml or json.") var output = "yaml"
     @OptionGroup var connection: AdminConnection
 
     func validate() throws {
         guard ["yaml", "json"].contains(self.output) else { throw ValidationError("--output must be yaml or json") }
-        if [.routes, .route, .prompts, .prompt].contains(self.what), self.tenant == nil {
-            throw ValidationError("routes and prompts need --tenant")
+        if [.routes, .route, .prompts, .prompt, .budgets, .budget].contains(self.what), self.tenant == nil {
+            throw ValidationError("routes, prompts and budgets need --tenant")
         }
     }
 
@@ -228,6 +236,7 @@ struct GetCommand: AsyncParsableCommand {
         case .models, .model: kind = .model
         case .prompts, .prompt: kind = .prompt
         case .routes, .route: kind = .route
+        case .budgets, .budget: kind = .budget
         }
         let collection: String =
             switch kind {
@@ -236,6 +245,7 @@ struct GetCommand: AsyncParsableCommand {
             case .model: "/admin/v1/models"
             case .prompt: "/admin/v1/tenants/\(ConfigObject.escape(self.tenant ?? ""))/prompts"
             case .route: "/admin/v1/tenants/\(ConfigObject.escape(self.tenant ?? ""))/routes"
+            case .budget: "/admin/v1/tenants/\(ConfigObject.escape(self.tenant ?? ""))/budgets"
             }
         let items: [JSONValue] = try await self.connection.withClient { admin in
             if let name = self.name {
@@ -279,6 +289,8 @@ struct GetCommand: AsyncParsableCommand {
             fields["name"] = record["name"] ?? .null
         }
         for key in ["created_at", "updated_at", "created_by", "has_api_key", "revision"] { fields[key] = nil }
+        // A budget's standing is not configuration.
+        if kind == .budget { fields["current"] = nil }
         if kind == .provider, case .array(let credentials) = fields["credentials"] ?? .null {
             // Keys are never returned; point at environment variables instead.
             fields["credentials"] = nil
@@ -286,16 +298,18 @@ struct GetCommand: AsyncParsableCommand {
                 fields["credentials"] = .array(
                     credentials.map { entry in
                         let name = entry["name"]?.stringValue ?? "key"
-                        return [
+                        var document: JSONValue = [
                             "name": .string(name), "weight": entry["weight"] ?? 1,
                             "key_env": .string(Self.variableName("\(fields["name"]?.stringValue ?? "provider")_\(name)_key")),
                         ]
+                        if let capacity = entry["capacity"] { document["capacity"] = capacity }
+                        return document
                     }
                 )
             }
         }
         fields["object"] = .string(kind.rawValue)
-        if kind == .route || kind == .prompt { fields["tenant"] = tenant.map(JSONValue.string) ?? .null }
+        if kind.isTenantScoped { fields["tenant"] = tenant.map(JSONValue.string) ?? .null }
         return .object(fields)
     }
 }
@@ -392,7 +406,10 @@ struct DiffCommand: AsyncParsableCommand {
                     }
                     let wanted: JSONValue
                     let existing: JSONValue
-                    if object.kind == .route,
+                    if object.kind == .budget, let new = ApplyCommand.canonicalBudget(.object(object.body), name: object.name) {
+                        wanted = new
+                        existing = ApplyCommand.canonicalBudget(live, name: object.name) ?? live
+                    } else if object.kind == .route,
                         let spec = try? RouteSpec(reading: FieldReader(.object(object.body), allowed: RouteSpec.fields.union(["comment"])))
                     {
                         var canonical = spec.json.objectValue ?? [:]
@@ -409,7 +426,15 @@ struct DiffCommand: AsyncParsableCommand {
                         // What `apply` would write: omitted fields are reset to their defaults.
                         for (key, value) in ApplyCommand.defaults[object.kind] ?? [:] where body[key] == nil { body[key] = value }
                         if case .array(let list) = body["credentials"] ?? .null {
-                            body["credentials"] = .array(list.map { ["name": $0["name"] ?? .null, "weight": $0["weight"] ?? 1] })
+                            body["credentials"] = .array(
+                                list.map { entry in
+                                    var summary: JSONValue = ["name": entry["name"] ?? .null, "weight": entry["weight"] ?? 1]
+                                    if let capacity = entry["capacity"] {
+                                        summary["capacity"] = ["rpm": capacity["rpm"] ?? .null, "tpm": capacity["tpm"] ?? .null]
+                                    }
+                                    return summary
+                                }
+                            )
                         }
                         wanted = Self.normalized(.object(body))
                         existing = Self.normalized(.object((live.objectValue ?? [:]).filter { body.keys.contains($0.key) }))

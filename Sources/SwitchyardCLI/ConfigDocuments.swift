@@ -5,13 +5,17 @@ import Yams
 /// Config objects as they live in files (YAML or JSON), for `switchyard apply` and `diff`.
 ///
 /// A file holds one object, a list of objects, or (YAML) several `---`-separated documents.
-/// Each object names its type in `object:` (`tenant`, `provider`, `model`, `route`); the other
-/// fields are those of the admin API's PUT body, plus `tenant:` for routes. Secrets need not be
+/// Each object names its type in `object:` (`tenant`, `provider`, `model`, `prompt`, `route`,
+/// `budget`); the other fields are those of the admin API's PUT body, plus `tenant:` for routes,
+/// prompts and budgets. Secrets need not be
 /// in the file: `api_key_env: NAME` (and `key_env` in `credentials`) read them from the
 /// environment of the `switchyard apply` process.
 public struct ConfigObject: Sendable, Hashable {
     public enum Kind: String, Sendable, CaseIterable, Comparable {
-        case tenant, provider, model, prompt, route
+        case tenant, provider, model, prompt, route, budget
+
+        /// Objects that live in a tenant (`tenant:` names it).
+        var isTenantScoped: Bool { self == .route || self == .prompt || self == .budget }
 
         /// Apply order: what others reference comes first.
         var rank: Int { Self.allCases.firstIndex(of: self) ?? 0 }
@@ -20,7 +24,7 @@ public struct ConfigObject: Sendable, Hashable {
 
     public var kind: Kind
     public var name: String
-    /// The owning tenant (routes and prompts).
+    /// The owning tenant (routes, prompts and budgets).
     public var tenant: String?
     /// The admin API body: the object's fields without `object`, `tenant` and the name key.
     public var body: [String: JSONValue]
@@ -37,6 +41,7 @@ public struct ConfigObject: Sendable, Hashable {
         case .model: "/admin/v1/models/\(Self.escape(self.name))"
         case .prompt: "/admin/v1/tenants/\(Self.escape(self.tenant ?? ""))/prompts/\(Self.escape(self.name))"
         case .route: "/admin/v1/tenants/\(Self.escape(self.tenant ?? ""))/routes/\(Self.escape(self.name))"
+        case .budget: "/admin/v1/tenants/\(Self.escape(self.tenant ?? ""))/budgets/\(Self.escape(self.name))"
         }
     }
 
@@ -109,7 +114,7 @@ public enum ConfigDocuments {
             throw ConfigFileError("\(source): '\(nameKey)' is required for a \(kind.rawValue)")
         }
         var tenant: String?
-        if kind == .route || kind == .prompt {
+        if kind.isTenantScoped {
             guard let owner = fields.removeValue(forKey: "tenant")?.stringValue, !owner.isEmpty else {
                 throw ConfigFileError("\(source): 'tenant' is required for a \(kind.rawValue)")
             }

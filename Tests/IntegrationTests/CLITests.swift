@@ -178,6 +178,65 @@ import Testing
         }
     }
 
+    /// Budgets and rate limits as code: a budget file applies (defaults filled in), re-applies
+    /// unchanged, diffs, and `get budgets` round-trips; credential capacity survives `get provider`.
+    @Test func budgetsAndRateLimitsApplyFromFiles() async throws {
+        try await Fixture.with { fixture in
+            let path = try self.write(
+                """
+                object: tenant
+                name: shop
+                rate_limits: {rpm: 600, tpm: 200000}
+                ---
+                object: budget
+                tenant: shop
+                name: monthly
+                limit_usd: 250
+                alert_thresholds_percent: [80, 50]
+                ---
+                object: provider
+                name: capped
+                kind: openai
+                base_url: https://api.example.com/v1
+                credentials:
+                  - {name: main, key_env: CLI_TEST_UPSTREAM_KEY, capacity: {rpm: 500}}
+                """,
+                name: "budgets.yaml"
+            )
+            setenv("CLI_TEST_UPSTREAM_KEY", "sk-cli-budget-test", 1)
+            var apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            try await apply.run()
+            let (_, tenant) = try await fixture.admin.send(.GET, "/admin/v1/tenants/shop")
+            #expect(tenant["rate_limits"] == ["rpm": 600, "tpm": 200_000])
+            var (_, budget) = try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/budgets/monthly")
+            #expect(budget["limit_usd"] == 250.0 && budget["period"] == "month" && budget["alert_thresholds_percent"] == [50, 80], "\(budget)")
+            // Unchanged: nothing written.
+            let version = try await fixture.configVersion()
+            apply = try ApplyCommand.parse(["-f", path] + self.connection(fixture))
+            try await apply.run()
+            #expect(try await fixture.configVersion() == version)
+            // `get budgets` prints what applies back unchanged.
+            let (_, list) = try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/budgets")
+            let document = GetCommand.document(try #require(list["data"]?[0]), kind: .budget, tenant: "shop")
+            #expect(document["current"] == nil && document["object"] == "budget" && document["tenant"] == "shop")
+            let got = try self.write(ConfigDocuments.render(document, yaml: true), name: "got-budget.yaml")
+            try await DiffCommand.parse(["-f", got] + self.connection(fixture)).run()
+            // A changed limit: diff says so, apply writes it.
+            let changed = try self.write(
+                "object: budget\ntenant: shop\nname: monthly\nlimit_usd: 300\nalert_thresholds_percent: [50, 80]\n",
+                name: "changed-budget.yaml"
+            )
+            await #expect(throws: ExitCode(1)) { try await DiffCommand.parse(["-f", changed] + self.connection(fixture)).run() }
+            apply = try ApplyCommand.parse(["-f", changed] + self.connection(fixture))
+            try await apply.run()
+            (_, budget) = try await fixture.admin.send(.GET, "/admin/v1/tenants/shop/budgets/monthly")
+            #expect(budget["limit_usd"] == 300.0)
+            let (_, provider) = try await fixture.admin.send(.GET, "/admin/v1/providers/capped")
+            let providerDocument = GetCommand.document(provider, kind: .provider, tenant: nil)
+            #expect(providerDocument["credentials"]?[0]?["capacity"] == ["rpm": 500, "tpm": nil], "\(providerDocument)")
+        }
+    }
+
     /// `diff -f` agrees with what `apply` would do: a tenant file without labels would clear them.
     @Test func diffShowsThatApplyWouldResetOmittedTenantFields() async throws {
         try await Fixture.with { fixture in
