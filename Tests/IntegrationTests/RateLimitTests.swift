@@ -176,6 +176,47 @@ import Testing
         }
     }
 
+    /// A key's settings change in place (PATCH): new rate limits reach the nodes; what is not sent stays.
+    @Test func keyRateLimitsChangeInPlace() async throws {
+        try await Fixture.with { fixture in
+            _ = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let (_, created) = try await fixture.admin.send(
+                .POST,
+                "/admin/v1/tenants/acme/keys",
+                ["name": "metered", "labels": ["team": "search"], "rate_limits": ["rpm": 2]]
+            )
+            let secret = try #require(created["secret"]?.stringValue)
+            let id = try #require(created["id"]?.stringValue)
+            let node = try await fixture.node()
+            try await Self.waitForFreshMinute()
+            var statuses: [Int] = []
+            for _ in 0..<3 { statuses.append(try await callNode(fixture.http, node.url, key: secret, body: chatBody(model: "chat")).status) }
+            #expect(statuses == [200, 200, 429])
+
+            let (status, patched) = try await fixture.admin.send(.PATCH, "/admin/v1/tenants/acme/keys/\(id)", ["rate_limits": ["rpm": 5]])
+            #expect(status == 200 && patched["rate_limits"] == ["rpm": 5, "tpm": nil], "\(patched)")
+            #expect(patched["name"] == "metered" && patched["labels"] == ["team": "search"], "what is not sent stays: \(patched)")
+            #expect(patched["id"]?.stringValue == id)
+            // The same secret keeps working, now with three more requests this minute.
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    try await callNode(fixture.http, node.url, key: secret, body: chatBody(model: "chat")).status == 200
+                }
+            )
+            // Unchanged: no new config version.
+            let version = try await fixture.configVersion()
+            try await fixture.admin.send(.PATCH, "/admin/v1/tenants/acme/keys/\(id)", ["rate_limits": ["rpm": 5]])
+            #expect(try await fixture.configVersion() == version)
+            let (bad, answer) = try await fixture.admin.send(.PATCH, "/admin/v1/tenants/acme/keys/\(id)", ["rpm": 5], allow: [422])
+            #expect(bad == 422 && answer["error"]?["field"] == "rpm", "\(answer)")
+            try await fixture.admin.send(.DELETE, "/admin/v1/tenants/acme/keys/\(id)")
+            let (revoked, _) = try await fixture.admin.send(.PATCH, "/admin/v1/tenants/acme/keys/\(id)", ["name": "again"], allow: [409])
+            #expect(revoked == 409)
+            await node.stop()
+        }
+    }
+
     @Test func badRateLimitsAreRefusedWithTheField() async throws {
         try await Fixture.with { fixture in
             _ = try await fixture.seed()

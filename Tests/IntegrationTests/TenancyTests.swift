@@ -24,6 +24,7 @@ struct TenancyTests {
         "POST /admin/v1/tenants": ["name": "evil"],
         "PUT /admin/v1/tenants/{tenant}": ["display_name": "pwned"],
         "POST /admin/v1/tenants/{tenant}/keys": ["name": "evil"],
+        "PATCH /admin/v1/tenants/{tenant}/keys/{key_id}": ["rate_limits": ["rpm": 1]],
         "POST /admin/v1/providers": ["name": "evil", "kind": "openai", "base_url": "http://127.0.0.1:9"],
         "PUT /admin/v1/providers/{provider}": ["kind": "openai", "base_url": "http://127.0.0.1:9"],
         "POST /admin/v1/models": ["name": "evil", "provider": "mock", "upstream_model": "x"],

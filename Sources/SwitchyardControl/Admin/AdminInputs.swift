@@ -46,10 +46,11 @@ enum AdminInputs {
 
     struct Key {
         static let maxAllowedRoutes = 256
+        static let fields: Set<String> = ["name", "labels", "expires_at", "allowed_routes", "metadata", "policy", "rate_limits"]
         var settings: KeySettings
 
         init(_ json: JSONValue, now: Date = Date()) throws(FieldError) {
-            let reader = try FieldReader(json, allowed: ["name", "labels", "expires_at", "allowed_routes", "metadata", "policy", "rate_limits"])
+            let reader = try FieldReader(json, allowed: Self.fields)
             let name = try reader.string("name") ?? ""
             guard name.count <= 200 else { throw .invalid("name", "must be at most 200 characters") }
             var settings = KeySettings(name: name, labels: try reader.labels("labels") ?? [:])

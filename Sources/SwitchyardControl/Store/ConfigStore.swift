@@ -507,6 +507,64 @@ extension ConfigStore {
         }
     }
 
+    /// Replaces an active key's settings (its secret and id stay). Unchanged input writes nothing.
+    public func updateKey(tenant: String, id: String, settings: KeySettings, actor: String) async throws -> (APIKeyRecord, Int?) {
+        guard let existing = try await self.listKeys(tenant: tenant).first(where: { $0.id == id }) else {
+            throw StoreError.notFound("key '\(id)' does not exist in tenant '\(tenant)'")
+        }
+        guard existing.revokedAt == nil else { throw StoreError.conflict("key '\(id)' is revoked; create a new key") }
+        if existing.name == settings.name, existing.labels == settings.labels, existing.expiresAt == settings.expiresAt,
+            existing.allowedRoutes == settings.allowedRoutes, existing.metadata == settings.metadata, existing.policy == settings.policy,
+            existing.rateLimits == settings.rateLimits
+        {
+            return (existing, nil)
+        }
+        let logger = self.logger
+        let labelsText = Self.labelsText(settings.labels)
+        let metadataText = Self.labelsText(settings.metadata)
+        let policyText = Self.policyText(settings.policy)
+        let limitsText = Self.rateLimitsText(settings.rateLimits)
+        let allowedText = String(decoding: JSONValue.array(settings.allowedRoutes.map(JSONValue.string)).serialized(), as: UTF8.self)
+        let expires = settings.expiresAt
+        let (record, version) = try await self.write(
+            .init(
+                actor: actor,
+                action: "update",
+                objectType: "api_key",
+                objectID: id,
+                tenant: tenant,
+                detail: [
+                    "name": .string(settings.name), "labels": .object(settings.labels.mapValues(JSONValue.string)),
+                    "allowed_routes": .array(settings.allowedRoutes.map(JSONValue.string)),
+                    "expires_at": expires.map { .string($0.formatted(.iso8601)) } ?? .null, "policy": settings.policy.json,
+                    "rate_limits": settings.rateLimits.json,
+                ]
+            )
+        ) { connection, _ in
+            let rows = try await connection.query(
+                """
+                UPDATE api_keys SET name = \(settings.name), labels = \(labelsText)::jsonb, expires_at = \(expires),
+                    allowed_routes = \(allowedText)::jsonb, metadata = \(metadataText)::jsonb, policy = \(policyText)::jsonb,
+                    rate_limits = \(limitsText)::jsonb
+                WHERE tenant = \(tenant) AND id = \(id) AND revoked_at IS NULL
+                RETURNING id
+                """,
+                logger: logger
+            )
+            try await Self.requireRow(rows, else: StoreError.conflict("key '\(id)' was revoked meanwhile"))
+            var record = existing
+            record.name = settings.name
+            record.labels = settings.labels
+            record.expiresAt = expires
+            record.allowedRoutes = settings.allowedRoutes
+            record.metadata = settings.metadata
+            record.policy = settings.policy
+            record.rateLimits = settings.rateLimits
+            return record
+        }
+        return (record, version)
+    }
+
     /// Revokes a key. Revoking a revoked key changes nothing and bumps no version.
     public func revokeKey(tenant: String, id: String, actor: String) async throws -> (APIKeyRecord, Int?) {
         guard let existing = try await self.listKeys(tenant: tenant).first(where: { $0.id == id }) else {
