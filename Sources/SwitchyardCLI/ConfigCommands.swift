@@ -127,7 +127,9 @@ struct ApplyCommand: AsyncParsableCommand {
             else { return false }
             return wanted == existing && (object.body["comment"]?.stringValue ?? "") == (live["comment"]?.stringValue ?? "")
         }
-        if object.kind == .budget { return Self.canonicalBudget(.object(object.body), name: object.name) == Self.canonicalBudget(current, name: object.name) }
+        if object.kind == .budget {
+            return Self.canonicalBudget(.object(object.body), name: object.name) == Self.canonicalBudget(current, name: object.name)
+        }
         for (key, value) in object.body where key != "name" {
             guard let liveValue = live[key] else { return false }
             if value != liveValue, !(Self.number(value).map { $0 == Self.number(liveValue) } ?? false) { return false }

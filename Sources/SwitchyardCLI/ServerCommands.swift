@@ -209,7 +209,7 @@ public struct SwitchyardCommand: AsyncParsableCommand {
         abstract: "Switchyard, an LLM router that runs as a cluster.",
         subcommands: [
             DevCommand.self, ApplyCommand.self, GetCommand.self, HistoryCommand.self, DiffCommand.self, RoutesCommand.self,
-            SpendCommand.self, PricesCommand.self, MockProviderCommand.self,
+            SpendCommand.self, PricesCommand.self, CanaryCommand.self, MockProviderCommand.self,
         ]
     )
 
