@@ -69,6 +69,21 @@ public enum ConfigDocuments {
         -> [ConfigObject]
     {
         let environment = environment ?? ProcessInfo.processInfo.environment
+        let values = try Self.values(text, name: name)
+        var objects: [ConfigObject] = []
+        for value in values {
+            let items = value.arrayValue ?? (value.isNull ? [] : [value])
+            for item in items {
+                objects.append(
+                    try Self.object(item, source: "\(name)#\(objects.count + 1)", environment: environment, resolvingSecrets: resolvingSecrets)
+                )
+            }
+        }
+        return objects
+    }
+
+    /// The documents of a file's text, as JSON values (`name` decides YAML or JSON).
+    static func values(_ text: String, name: String) throws -> [JSONValue] {
         var values: [JSONValue] = []
         if name.hasSuffix(".json") {
             do {
@@ -87,16 +102,7 @@ public enum ConfigDocuments {
                 throw ConfigFileError("\(name): not valid YAML: \(error)")
             }
         }
-        var objects: [ConfigObject] = []
-        for value in values {
-            let items = value.arrayValue ?? (value.isNull ? [] : [value])
-            for item in items {
-                objects.append(
-                    try Self.object(item, source: "\(name)#\(objects.count + 1)", environment: environment, resolvingSecrets: resolvingSecrets)
-                )
-            }
-        }
-        return objects
+        return values
     }
 
     static func object(_ value: JSONValue, source: String, environment: [String: String], resolvingSecrets: Bool) throws -> ConfigObject {

@@ -40,6 +40,7 @@ struct TenancyTests {
         "POST /admin/v1/models/{model}/prices": ["input_price_per_mtok": 0, "output_price_per_mtok": 0],
         "POST /admin/v1/prices/import": ["prices": [["model": "good", "input_price_per_mtok": 0, "output_price_per_mtok": 0]]],
         "PUT /admin/v1/tenants/{tenant}/webhooks/{webhook}": ["url": "http://127.0.0.1:9/evil"],
+        "PUT /admin/v1/tenants/{tenant}/routes/{alias}/canary": ["candidate": ["model": "good-b"]],
     ]
 
     static func prompt(system: String) -> JSONValue {
@@ -96,7 +97,7 @@ struct TenancyTests {
             "/admin/v1/tenants/acme/routes", "/admin/v1/tenants/acme/tokens", "/admin/v1/tokens", "/admin/v1/providers",
             "/admin/v1/models", "/admin/v1/tenants/acme/prompts", "/admin/v1/tenants/acme/prompts/p/versions",
             "/admin/v1/tenants/acme/budgets", "/admin/v1/models/good/prices", "/admin/v1/tenants/acme/webhooks",
-            "/admin/v1/tenants/acme/webhooks/hook/deliveries",
+            "/admin/v1/tenants/acme/webhooks/hook/deliveries", "/admin/v1/tenants/acme/routes/r1/canary",
         ] {
             result.append(try await fixture.admin.send(.GET, path).1)
         }
@@ -109,12 +110,14 @@ struct TenancyTests {
         return (try #require(body["id"]?.stringValue), try #require(body["secret"]?.stringValue))
     }
 
-    /// Tenant `acme`'s prompt `p`, version 1, labelled `production`, budget `cap` and webhook `hook`.
+    /// Tenant `acme`'s prompt `p`, version 1, labelled `production`, budget `cap`, webhook `hook`
+    /// and a canary on route `r1`.
     func seedPrompt(_ fixture: Fixture) async throws {
         try await fixture.admin.send(.POST, "/admin/v1/tenants/acme/prompts/p/versions", Self.prompt(system: "hello"))
         try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/prompts/p/labels/production", ["version": 1])
         try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/budgets/cap", ["limit_usd": 10])
         try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/webhooks/hook", ["url": "http://127.0.0.1:9/hook"])
+        try await fixture.admin.send(.PUT, "/admin/v1/tenants/acme/routes/r1/canary", ["candidate": ["model": "good-b"]])
     }
 
     func walk(

@@ -48,7 +48,7 @@ public struct AdminAPI: Sendable {
             ("GET", "/admin/v1/tokens"), ("POST", "/admin/v1/tokens"), ("DELETE", "/admin/v1/tokens/{token_id}"),
             ("GET", "/admin/v1/tenants/{tenant}/tokens"), ("POST", "/admin/v1/tenants/{tenant}/tokens"),
             ("DELETE", "/admin/v1/tenants/{tenant}/tokens/{token_id}"),
-        ] + Self.promptEndpoints + Self.budgetEndpoints + Self.priceEndpoints + Self.webhookEndpoints
+        ] + Self.promptEndpoints + Self.budgetEndpoints + Self.priceEndpoints + Self.webhookEndpoints + Self.canaryEndpoints
 
     /// The methods `endpoints` serve for a concrete path (empty when no template matches it).
     static func methods(servingPath path: String) -> [String] {
@@ -280,6 +280,7 @@ public struct AdminAPI: Sendable {
         self.registerBudgets(on: admin)
         self.registerPrices(on: admin)
         self.registerWebhooks(on: admin)
+        self.registerCanaries(on: admin)
     }
 
     /// `GET /admin/v1/audit`: newest first, filtered, paged backwards by `before_id`.

@@ -150,6 +150,16 @@ extension ConfigStore {
             let spec = try RouteSpec(json: try JSONValue(parsing: specText.utf8))
             tenants[tenant]?.routes.append(RouteConfig(alias: alias, revision: revision, spec: spec))
         }
+        // Canaries taking traffic: the candidate on its step's share of the default branch (a
+        // candidate whose model was deleted meanwhile gets none, rather than break the snapshot).
+        let modelNames = Set(models.map(\.name))
+        for canary in try await Self.liveCanaries(connection, logger: logger) where modelNames.contains(canary.spec.candidate.model) {
+            guard let index = tenants[canary.tenant]?.routes.firstIndex(where: { $0.alias == canary.alias }),
+                let route = tenants[canary.tenant]?.routes[index],
+                let spec = route.spec.withCanary(canary.spec.candidate, percent: canary.percent)
+            else { continue }
+            tenants[canary.tenant]?.routes[index].spec = spec
+        }
         // Prompt versions and labels a node can need: only what routes reference (a pinned version,
         // or a label a route follows and the version it points at), so prompt history and unused
         // labels never grow the snapshot.
@@ -157,6 +167,8 @@ extension ConfigStore {
             """
             SELECT l.tenant, l.name, l.label, l.version FROM prompt_labels l
             WHERE EXISTS (SELECT 1 FROM route_prompt_refs r WHERE r.tenant = l.tenant AND r.prompt = l.name AND r.selector = l.label)
+               OR EXISTS (SELECT 1 FROM canaries c WHERE c.state IN ('running', 'paused') AND c.tenant = l.tenant
+                            AND c.prompt = l.name AND c.prompt_selector = l.label)
             ORDER BY l.tenant, l.name, l.label
             """,
             logger: logger
@@ -171,6 +183,10 @@ extension ConfigStore {
                OR EXISTS (SELECT 1 FROM prompt_labels l JOIN route_prompt_refs r
                               ON r.tenant = l.tenant AND r.prompt = l.name AND r.selector = l.label
                           WHERE l.tenant = v.tenant AND l.name = v.name AND l.version = v.version)
+               OR EXISTS (SELECT 1 FROM canaries c WHERE c.state IN ('running', 'paused') AND c.tenant = v.tenant AND c.prompt = v.name
+                            AND (c.prompt_selector = v.version::text
+                                 OR EXISTS (SELECT 1 FROM prompt_labels l WHERE l.tenant = c.tenant AND l.name = c.prompt
+                                              AND l.label = c.prompt_selector AND l.version = v.version)))
             ORDER BY v.tenant, v.name, v.version
             """,
             logger: logger

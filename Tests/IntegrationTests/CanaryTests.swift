@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import SwitchyardCore
+import SwitchyardTesting
+import Testing
+
+@testable import SwitchyardCLI
+
+/// Canaries on a route: the candidate takes its step's share of the default branch on the nodes
+/// (sticky per user), and pause, abort and promote work by hand.
+@Suite(.serialized) struct CanaryTests {
+    /// The variant and model of `count` requests from distinct users.
+    static func spread(_ fixture: Fixture, _ node: RunningServer, key: String, count: Int) async throws -> [String: Int] {
+        var seen: [String: Int] = [:]
+        for index in 0..<count {
+            let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", extra: #","user":"user-\#(index)""#))
+            #expect(response.status == 200, "\(response.body)")
+            let label = "\(response.headers["x-switchyard-variant"] ?? "-") \(response.headers["x-switchyard-model"] ?? "-")"
+            seen[label] = (seen[label] ?? 0) + 1
+        }
+        return seen
+    }
+
+    @Test func canaryTakesItsShareAndEndsByHand() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let node = try await fixture.node()
+            let base = "/admin/v1/tenants/acme/routes/chat/canary"
+            let (status, canary) = try await fixture.admin.send(
+                .PUT,
+                base,
+                ["candidate": ["model": "good-b"], "steps": [["percent": 30], ["percent": 100]]]
+            )
+            #expect(status == 201, "\(canary)")
+            #expect(canary["state"] == "running" && canary["percent"] == 30.0 && canary["step"] == 0, "\(canary)")
+            #expect(canary["guardrails"] == [["kind": "error", "tolerance": 0.2]] && canary["alpha"] == 0.05)
+            #expect(canary["decisions"]?[0]?["outcome"] == "started")
+            let text = CanaryCommand.describe(canary)
+            #expect(text.contains("steps: [30 %] → 100 %") && text.contains("guardrails: error (tolerance 20 %)"), "\(text)")
+            let (again, _) = try await fixture.admin.send(.PUT, base, ["candidate": ["model": "good-b"]], allow: [409])
+            #expect(again == 409, "one active canary per route")
+
+            try await BudgetTests.waitForNodes(fixture, count: 1)
+            let seen = try await Self.spread(fixture, node, key: key, count: 200)
+            let candidate = seen["candidate good-b"] ?? 0
+            #expect(candidate + (seen["baseline good"] ?? 0) == 200, "\(seen)")
+            #expect((30...90).contains(candidate), "about 30 % of 200 users: \(seen)")
+            // Sticky: a user stays on its variant.
+            let first = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", extra: #","user":"user-7""#))
+            let second = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", extra: #","user":"user-7""#))
+            #expect(first.headers["x-switchyard-variant"] == second.headers["x-switchyard-variant"])
+
+            // Paused: the split stays. Aborted: the candidate gets nothing.
+            let (_, paused) = try await fixture.admin.send(.POST, base + "/pause", ["reason": "looking into it"])
+            #expect(paused["state"] == "paused" && paused["percent"] == 30.0)
+            let (_, aborted) = try await fixture.admin.send(.POST, base + "/abort")
+            #expect(aborted["state"] == "aborted" && aborted["percent"] == 0.0 && aborted["ended_at"]?.stringValue != nil)
+            #expect(aborted["decisions"]?.arrayValue?.compactMap { $0["outcome"]?.stringValue } == ["started", "paused", "aborted"])
+            #expect(aborted["decisions"]?[1]?["reason"] == "looking into it")
+            try await BudgetTests.waitForNodes(fixture, count: 1)
+            let afterAbort = try await Self.spread(fixture, node, key: key, count: 20)
+            #expect(afterAbort == ["good good": 20], "\(afterAbort)")
+            let (none, _) = try await fixture.admin.send(.POST, base + "/abort", nil, allow: [404])
+            #expect(none == 404)
+
+            // Promoted (through the CLI): the candidate becomes the route's default, in a new revision.
+            let connection = ["--admin-url", fixture.control.url, "--admin-token", fixture.secrets.adminToken, "--env-file", "/nonexistent"]
+            try await CanaryCommand.StartCommand.parse(["chat", "--tenant", "acme", "--model", "good-b", "--steps", "10,100"] + connection).run()
+            try await CanaryCommand.ActionCommand<CanaryCommand.Promote>.parse(["chat", "--tenant", "acme", "--reason", "looks good"] + connection)
+                .run()
+            let (_, promoted) = try await fixture.admin.send(.GET, base)
+            #expect(promoted["state"] == "promoted" && promoted["steps"]?.arrayValue?.count == 2, "\(promoted)")
+            let (_, route) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/routes/chat")
+            #expect(
+                route["revision"] == 2 && route["default"]?["model"] == "good-b"
+                    && route["comment"]?.stringValue?.hasPrefix("promoted canary") == true
+            )
+            try await BudgetTests.waitForNodes(fixture, count: 1)
+            let afterPromote = try await Self.spread(fixture, node, key: key, count: 10)
+            #expect(afterPromote == ["good-b good-b": 10], "\(afterPromote)")
+            let (_, audit) = try await fixture.admin.send(.GET, "/admin/v1/audit?object_type=canary")
+            #expect(audit["data"]?.arrayValue?.compactMap { $0["action"]?.stringValue }.sorted() == ["abort", "pause", "promote", "start", "start"])
+            await node.stop()
+        }
+    }
+
+    @Test func badCanariesAreRefusedWithTheField() async throws {
+        try await Fixture.with { fixture in
+            _ = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let base = "/admin/v1/tenants/acme/routes/chat/canary"
+            let cases: [(JSONValue, String)] = [
+                ([:], "candidate"),
+                (["candidate": ["model": "good-b"], "steps": [["percent": 50], ["percent": 10]]], "steps[1].percent"),
+                (["candidate": ["model": "good-b"], "guardrails": [["kind": "latency"]]], "guardrails[0].bound_ms"),
+                (["candidate": ["model": "good-b"], "guardrails": [["kind": "vibes"]]], "guardrails[0].kind"),
+                (["candidate": ["model": "good-b"], "alpha": 0.9], "alpha"),
+                (["candidate": ["model": "good-b"], "surprise": true], "surprise"),
+            ]
+            for (body, field) in cases {
+                let (status, answer) = try await fixture.admin.send(.PUT, base, body, allow: [422])
+                #expect(status == 422 && answer["error"]?["field"]?.stringValue == field, "\(body): \(answer)")
+            }
+            let (missing, _) = try await fixture.admin.send(.PUT, base, ["candidate": ["model": "nope"]], allow: [404])
+            #expect(missing == 404)
+            let (noRoute, _) = try await fixture.admin.send(
+                .PUT,
+                "/admin/v1/tenants/acme/routes/ghost/canary",
+                ["candidate": ["model": "good-b"]],
+                allow: [404]
+            )
+            #expect(noRoute == 404)
+            let (nothing, _) = try await fixture.admin.send(.GET, base, nil, allow: [404])
+            #expect(nothing == 404, "nothing was half-written")
+        }
+    }
+}
