@@ -27,6 +27,8 @@ public struct ControlConfiguration: Sendable {
     public var leaseTTL: Duration
     /// Webhook delivery: poll interval, retry schedule, attempts, per-attempt timeout.
     public var webhooks: WebhookDelivery.Configuration
+    /// How often the leading replica judges running canaries.
+    public var canaryAnalysisInterval: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -39,8 +41,10 @@ public struct ControlConfiguration: Sendable {
         maxLongPoll: Duration = .seconds(30),
         limits: SnapshotLimits = .init(),
         leaseTTL: Duration = .seconds(30),
-        webhooks: WebhookDelivery.Configuration = .init()
+        webhooks: WebhookDelivery.Configuration = .init(),
+        canaryAnalysisInterval: Duration = .seconds(1)
     ) {
+        self.canaryAnalysisInterval = canaryAnalysisInterval
         self.leaseTTL = leaseTTL
         self.webhooks = webhooks
         self.host = host
@@ -135,7 +139,10 @@ public func buildControlApplication(
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard-control"),
-        services: [client, watcher, webhookDelivery],
+        services: [
+            client, watcher, webhookDelivery,
+            CanaryAnalyzer(store: store, interval: configuration.canaryAnalysisInterval, schemaReady: schemaReady, logger: logger),
+        ],
         onServerRunning: onServerRunning,
         logger: logger
     )

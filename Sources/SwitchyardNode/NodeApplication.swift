@@ -68,12 +68,14 @@ public func buildNodeApplication(
         ),
         onWait: { metrics.leaseWait() }
     )
+    let canaries = CanaryCounters()
     let proxy = ChatProxy(
         state: state,
         adapter: ProviderAdapter(client: upstreamClient),
         metrics: metrics,
         resilience: Resilience(settings: configuration.resilience),
         ledger: ledger,
+        canaries: canaries,
         region: configuration.region,
         maxRequestBodyBytes: configuration.maxRequestBodyBytes,
         maxResponseBodyBytes: configuration.maxResponseBodyBytes
@@ -106,6 +108,16 @@ public func buildNodeApplication(
         services: [
             HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient), syncer,
             LeaseReporter(ledger: ledger, interval: configuration.leaseReportInterval),
+            CanaryReporter(
+                counters: canaries,
+                client: controlClient,
+                controlURL: configuration.controlURL,
+                nodeToken: configuration.nodeToken,
+                nodeID: configuration.nodeID,
+                bootID: bootID,
+                interval: configuration.metricsReportInterval,
+                logger: logger
+            ),
         ],
         onServerRunning: onServerRunning,
         logger: logger

@@ -25,6 +25,8 @@ public struct NodeConfiguration: Sendable {
     public var breakerOpenFor: Duration
     /// How often budget spend is reported and leases are topped up.
     public var leaseReportInterval: Duration
+    /// How often canary counters are reported.
+    public var metricsReportInterval: Duration
 
     var resilience: Resilience.Settings {
         var settings = Resilience.Settings()
@@ -48,9 +50,11 @@ public struct NodeConfiguration: Sendable {
         region: String? = nil,
         breakerThreshold: Int = 5,
         breakerOpenFor: Duration = .seconds(30),
-        leaseReportInterval: Duration = .seconds(1)
+        leaseReportInterval: Duration = .seconds(1),
+        metricsReportInterval: Duration = .seconds(2)
     ) {
         self.leaseReportInterval = leaseReportInterval
+        self.metricsReportInterval = metricsReportInterval
         self.host = host
         self.port = port
         self.controlURL = controlURL

@@ -77,7 +77,9 @@ public enum TestServers {
             masterKey: try MasterKey(base64: secrets.masterKey),
             versionPollInterval: versionPollInterval,
             limits: limits,
-            leaseTTL: leaseTTL
+            leaseTTL: leaseTTL,
+            // Tests judge canaries quickly.
+            canaryAnalysisInterval: .milliseconds(250)
         )
         return try await RunningServer.start { onRunning in
             buildControlApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)
@@ -111,7 +113,8 @@ public enum TestServers {
             region: region,
             breakerThreshold: breakerThreshold,
             breakerOpenFor: breakerOpenFor,
-            leaseReportInterval: leaseReportInterval
+            leaseReportInterval: leaseReportInterval,
+            metricsReportInterval: .milliseconds(250)
         )
         return try await RunningServer.start { onRunning in
             buildNodeApplication(configuration, logger: TestPostgres.logger, onServerRunning: onRunning)

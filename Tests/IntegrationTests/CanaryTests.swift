@@ -86,6 +86,90 @@ import Testing
         }
     }
 
+    /// A candidate that fails every request is rolled back by the analysis within a handful of
+    /// its requests: the decision carries the evidence, and the nodes stop sending it traffic.
+    @Test func failingCandidateIsRolledBackByItself() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good", fallbacks: ["good-b"])
+            let node = try await fixture.node()
+            let base = "/admin/v1/tenants/acme/routes/chat/canary"
+            try await fixture.admin.send(
+                .PUT,
+                base,
+                [
+                    "candidate": ["model": "fail500"], "steps": [["percent": 50, "min_duration_s": 0, "min_requests": 100_000]],
+                    "guardrails": [["kind": "error"], ["kind": "latency", "bound_ms": 60_000]],
+                ]
+            )
+            try await BudgetTests.waitForNodes(fixture, count: 1)
+            var candidateRequests = 0
+            var rolledBack = false
+            for index in 0..<200 {
+                let response = try await callNode(
+                    fixture.http,
+                    node.url,
+                    key: key,
+                    body: chatBody(model: "chat", extra: #","user":"user-\#(index)""#)
+                )
+                // The fallback rescues the users of the failing candidate.
+                #expect(response.status == 200)
+                if response.headers["x-switchyard-variant"] == "candidate" { candidateRequests += 1 }
+                if index % 10 == 9, try await fixture.admin.send(.GET, base).1["state"] == "rolled_back" {
+                    rolledBack = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(rolledBack, "still running after \(candidateRequests) candidate requests")
+            let (_, canary) = try await fixture.admin.send(.GET, base)
+            let decision = try #require(canary["decisions"]?.arrayValue?.last)
+            #expect(decision["outcome"] == "rolled_back" && decision["actor"] == "analysis", "\(decision)")
+            #expect(decision["reason"]?.stringValue?.hasPrefix("error: candidate") == true, "\(decision)")
+            let error = try #require(decision["evidence"]?["guardrails"]?[0])
+            #expect(error["kind"] == "error" && (error["candidate"]?["bad"]?.intValue ?? 0) >= 2, "\(error)")
+            // Bonferroni: two guardrails share α = 0.05, so each rolls back at e ≥ 40.
+            #expect(error["threshold"] == 40.0 && (error["e_value"].flatMap(ApplyCommand.number) ?? 0) >= 40)
+            #expect(canary["evidence"]?.arrayValue?.count == 2 && canary["percent"] == 0.0)
+            // The nodes get the rollback: everything goes to the baseline.
+            try await BudgetTests.waitForNodes(fixture, count: 1)
+            #expect(try await Self.spread(fixture, node, key: key, count: 10) == ["good good": 10])
+            await node.stop()
+        }
+    }
+
+    /// A candidate as good as the baseline goes through every step and is promoted by itself.
+    @Test func healthyCandidateIsPromotedStepByStep() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let node = try await fixture.node()
+            let base = "/admin/v1/tenants/acme/routes/chat/canary"
+            try await fixture.admin.send(
+                .PUT,
+                base,
+                [
+                    "candidate": ["model": "good-b"],
+                    "steps": [["percent": 40, "min_duration_s": 0, "min_requests": 5], ["percent": 80, "min_duration_s": 0, "min_requests": 5]],
+                ]
+            )
+            var state = "running"
+            for index in 0..<400 where state == "running" {
+                _ = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", extra: #","user":"user-\#(index)""#))
+                if index % 10 == 9 { state = try await fixture.admin.send(.GET, base).1["state"]?.stringValue ?? "?" }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(state == "promoted")
+            let (_, canary) = try await fixture.admin.send(.GET, base)
+            let outcomes = canary["decisions"]?.arrayValue?.compactMap { $0["outcome"]?.stringValue }
+            #expect(outcomes == ["started", "advanced", "promoted"], "\(canary)")
+            #expect(canary["decisions"]?[2]?["actor"] == "analysis")
+            let (_, route) = try await fixture.admin.send(.GET, "/admin/v1/tenants/acme/routes/chat")
+            #expect(route["default"]?["model"] == "good-b" && route["revision"] == 2)
+            await node.stop()
+        }
+    }
+
     @Test func badCanariesAreRefusedWithTheField() async throws {
         try await Fixture.with { fixture in
             _ = try await fixture.seed()

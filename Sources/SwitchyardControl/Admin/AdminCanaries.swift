@@ -17,7 +17,31 @@ extension AdminAPI {
             guard let canary = try await self.store.canary(tenant: tenant.name, alias: alias) else {
                 throw AdminError.notFound("route '\(alias)' has no canary in tenant '\(tenant.name)'")
             }
-            return Self.render(canary)
+            // Where each guardrail's evidence stands, over every step so far, and the step's progress
+            // (its duration so far counts from `step_started_at`).
+            var body = Self.render(canary)
+            let counts = try await self.store.canaryCounts(canary)
+            let seconds = Date().timeIntervalSince(canary.stepStartedAt)
+            let (_, evidence) = CanaryJudgement.judge(canary.spec, step: canary.step, counts: counts, stepSeconds: seconds)
+            body["evidence"] = .array(evidence.map(\.json))
+            let current = counts.indices.contains(canary.step) ? counts[canary.step].first ?? GuardrailCounts() : GuardrailCounts()
+            body["progress"] = .array(
+                counts.enumerated().map { index, step in
+                    let first = step.first ?? GuardrailCounts()
+                    return [
+                        "step": .int(Int64(index)), "percent": .double(canary.spec.steps[index].percent),
+                        "baseline_requests": .int(first.baselineRequests), "candidate_requests": .int(first.candidateRequests),
+                    ]
+                }
+            )
+            if canary.state.isActive, canary.spec.steps.indices.contains(canary.step) {
+                let step = canary.spec.steps[canary.step]
+                body["current_step"] = [
+                    "min_duration_s": .int(Int64(step.minDurationSeconds)),
+                    "candidate_requests": .int(current.candidateRequests), "min_requests": .int(Int64(step.minRequests)),
+                ]
+            }
+            return body
         }
         admin.put("tenants/:tenant/routes/:alias/canary") { request, context in
             let tenant = try await self.requireTenant(context, .write)

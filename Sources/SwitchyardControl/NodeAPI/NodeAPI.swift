@@ -86,6 +86,7 @@ public struct NodeAPI: Sendable {
         }
 
         group.post("lease") { request, _ -> Response in try await self.lease(request) }
+        group.post("metrics") { request, _ -> Response in try await self.metrics(request) }
         group.post("status") { request, context -> Response in
             var request = request
             let buffer = try await request.collectBody(upTo: 64 * 1024)
@@ -120,6 +121,42 @@ public struct NodeAPI: Sendable {
             }
             return Response(status: .noContent)
         }
+    }
+
+    /// `POST /node/v1/metrics`: cumulative canary counters. Answers which of the reported canaries
+    /// have ended, so the node can drop their counters.
+    func metrics(_ request: Request) async throws -> Response {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 4 << 20)
+        let message: Switchyard_V1_MetricsReport
+        do {
+            message = try Switchyard_V1_MetricsReport(serializedBytes: Data(buffer: buffer))
+        } catch {
+            throw HTTPError(.badRequest, message: "body is not a MetricsReport message")
+        }
+        guard !message.nodeID.isEmpty, !message.bootID.isEmpty, message.canaries.count <= 10_000 else {
+            throw HTTPError(.badRequest, message: "node_id and boot_id are required; at most 10000 counters")
+        }
+        let holder = String(message.nodeID.prefix(200)) + "/" + String(message.bootID.prefix(100))
+        let ended = try await self.store.recordCanaryCounters(
+            holder: holder,
+            rows: message.canaries.map { row in
+                CanaryCounterRow(
+                    canaryID: row.canaryID,
+                    step: Int(row.step),
+                    candidate: row.candidate,
+                    requests: max(0, row.requests),
+                    bad: Array(row.bad.prefix(64).map { max(0, $0) })
+                )
+            }
+        )
+        var ack = Switchyard_V1_MetricsAck()
+        ack.endedCanaries = ended
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/x-protobuf"],
+            body: .init(byteBuffer: ByteBuffer(data: try ack.serializedData()))
+        )
     }
 
     /// `POST /node/v1/lease`: budget lease reports and requests, and spend deltas.

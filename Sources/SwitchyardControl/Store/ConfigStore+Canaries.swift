@@ -32,6 +32,23 @@ public struct CanaryRecord: Sendable, Hashable {
     }
 }
 
+/// One cumulative counter row of a node process.
+public struct CanaryCounterRow: Sendable, Hashable {
+    public var canaryID: Int64
+    public var step: Int
+    public var candidate: Bool
+    public var requests: Int64
+    public var bad: [Int64]
+
+    public init(canaryID: Int64, step: Int, candidate: Bool, requests: Int64, bad: [Int64]) {
+        self.canaryID = canaryID
+        self.step = step
+        self.candidate = candidate
+        self.requests = requests
+        self.bad = bad
+    }
+}
+
 /// What a hand-made canary action asks for.
 public enum CanaryAction: String, Sendable, CaseIterable {
     case pause, resume, promote, abort
@@ -227,42 +244,120 @@ extension ConfigStore {
                 actor: actor
             ).version
         }
+        let outcome = next == .promoted ? "promoted" : action == .abort ? "aborted" : action.rawValue + "d"
+        let written = try await self.transition(
+            current,
+            to: next,
+            step: current.step,
+            outcome: outcome,
+            action: action.rawValue,
+            actor: actor,
+            reason: reason,
+            evidence: evidence
+        )
+        guard let record = try await self.canary(tenant: tenant, alias: alias) else { throw StoreError.notFound("canary \(current.id) is gone") }
+        return (record, version ?? written)
+    }
+
+    /// Moves a canary to `next` at `step`, records the decision and sends the tenant's
+    /// `canary.<outcome>` webhook event, in one transaction. Returns the config version.
+    func transition(
+        _ current: CanaryRecord,
+        to next: CanaryState,
+        step: Int,
+        outcome: String,
+        action: String,
+        actor: String,
+        reason: String,
+        evidence: JSONValue
+    ) async throws -> Int {
         let logger = self.logger
         let id = current.id
-        let step = current.step
         let ended = !next.isActive
+        let fromStep = current.step
+        let tenant = current.tenant
+        let alias = current.alias
+        let percent = next.isActive && current.spec.steps.indices.contains(step) ? current.spec.steps[step].percent : 0
         let (_, written) = try await self.write(
             .init(
                 actor: actor,
-                action: action.rawValue,
+                action: action,
                 objectType: "canary",
                 objectID: "\(tenant)/\(alias)",
                 tenant: tenant,
-                detail: ["canary": .int(id), "state": .string(next.rawValue), "reason": .string(reason)]
+                detail: ["canary": .int(id), "state": .string(next.rawValue), "step": .int(Int64(step)), "reason": .string(reason)]
             )
         ) { connection, _ in
             let rows = try await connection.query(
                 """
-                UPDATE canaries SET state = \(next.rawValue), ended_at = CASE WHEN \(ended) THEN now() ELSE NULL END,
-                    step_started_at = CASE WHEN \(next.rawValue) = 'running' THEN now() ELSE step_started_at END
-                WHERE id = \(id) AND state IN ('pending', 'running', 'paused')
+                UPDATE canaries SET state = \(next.rawValue), step = \(step),
+                    ended_at = CASE WHEN \(ended) THEN now() ELSE NULL END,
+                    step_started_at = CASE WHEN \(next.rawValue) = 'running' AND (state <> 'running' OR step <> \(step)) THEN now()
+                                           ELSE step_started_at END
+                WHERE id = \(id) AND state IN ('pending', 'running', 'paused') AND step = \(fromStep)
                 RETURNING id
                 """,
                 logger: logger
             )
-            try await Self.requireRow(rows, else: StoreError.conflict("canary \(id) ended meanwhile"))
+            try await Self.requireRow(rows, else: StoreError.conflict("canary \(id) changed meanwhile"))
             let evidenceText = String(decoding: evidence.serialized(sortedKeys: true), as: UTF8.self)
             try await connection.query(
                 """
                 INSERT INTO canary_decisions (canary_id, step, outcome, actor, reason, evidence)
-                VALUES (\(id), \(step), \(next == .promoted ? "promoted" : action.rawValue == "abort" ? "aborted" : action.rawValue + "d"),
-                        \(actor), \(reason), \(evidenceText)::jsonb)
+                VALUES (\(id), \(step), \(outcome), \(actor), \(reason), \(evidenceText)::jsonb)
                 """,
                 logger: logger
             )
+            try await self.enqueueWebhookEvent(
+                on: connection,
+                tenant: tenant,
+                type: "canary.\(outcome)",
+                data: [
+                    "canary": .int(id), "route": .string(alias), "state": .string(next.rawValue), "step": .int(Int64(step)),
+                    "percent": .double(percent), "candidate": current.spec.json["candidate"] ?? .null, "actor": .string(actor),
+                    "reason": .string(reason), "evidence": evidence,
+                ],
+                logger: logger
+            )
         }
-        guard let record = try await self.canary(tenant: tenant, alias: alias) else { throw StoreError.notFound("canary \(id) is gone") }
-        return (record, written)
+        return written
+    }
+
+    /// The analysis's moves: the next step, or a rollback (the candidate gets no more traffic).
+    public func advanceCanary(_ current: CanaryRecord, evidence: JSONValue) async throws {
+        _ = try await self.transition(
+            current,
+            to: .running,
+            step: current.step + 1,
+            outcome: "advanced",
+            action: "advance",
+            actor: "analysis",
+            reason: "step \(current.step + 1) met its duration and request count with clean evidence",
+            evidence: evidence
+        )
+    }
+
+    public func rollBackCanary(_ current: CanaryRecord, reason: String, evidence: JSONValue) async throws {
+        _ = try await self.transition(
+            current,
+            to: .rolledBack,
+            step: current.step,
+            outcome: "rolled_back",
+            action: "roll_back",
+            actor: "analysis",
+            reason: reason,
+            evidence: evidence
+        )
+    }
+
+    /// Canaries the analysis judges.
+    public func runningCanaries() async throws -> [CanaryRecord] {
+        try await Self.decodeCanaries(
+            try await self.boundedQuery(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.canaryColumns) FROM canaries WHERE state = 'running' ORDER BY id"),
+                logger: self.logger
+            )
+        )
     }
 
     /// Canaries taking traffic (running or paused), for snapshots.
@@ -273,5 +368,65 @@ extension ConfigStore {
                 logger: logger
             )
         )
+    }
+}
+
+extension ConfigStore {
+    /// Stores a node process's cumulative counters (keeping the largest value of each, so resent
+    /// and reordered reports change nothing) for canaries still running; returns the reported
+    /// canaries that have ended.
+    public func recordCanaryCounters(holder: String, rows: [CanaryCounterRow]) async throws -> [Int64] {
+        guard !rows.isEmpty else { return [] }
+        let logger = self.logger
+        let client = self.client
+        let ids = Array(Set(rows.map(\.canaryID)))
+        return try await self.bounded {
+            try await client.withTransaction(logger: logger) { connection in
+                var live = Set<Int64>()
+                for try await id in try await connection.query(
+                    "SELECT id FROM canaries WHERE id = ANY(\(ids)) AND state IN ('running', 'paused')",
+                    logger: logger
+                ).decode(Int64.self) {
+                    live.insert(id)
+                }
+                for row in rows where live.contains(row.canaryID) {
+                    try await connection.query(
+                        """
+                        INSERT INTO canary_counters (canary_id, step, candidate, holder, requests, bad)
+                        VALUES (\(row.canaryID), \(row.step), \(row.candidate), \(holder), \(row.requests), \(row.bad))
+                        ON CONFLICT (canary_id, step, candidate, holder) DO UPDATE SET
+                            requests = GREATEST(canary_counters.requests, EXCLUDED.requests),
+                            bad = CASE WHEN EXCLUDED.requests >= canary_counters.requests THEN EXCLUDED.bad ELSE canary_counters.bad END,
+                            updated_at = now()
+                        """,
+                        logger: logger
+                    )
+                }
+                return ids.filter { !live.contains($0) }.sorted()
+            }
+        }
+    }
+
+    /// A canary's counts, per step, summed over every node process: guardrail by guardrail.
+    public func canaryCounts(_ canary: CanaryRecord) async throws -> [[GuardrailCounts]] {
+        let guardrails = canary.spec.guardrails.count
+        var steps = Array(repeating: Array(repeating: GuardrailCounts(), count: guardrails), count: canary.spec.steps.count)
+        let rows = try await self.boundedQuery(
+            "SELECT step, candidate, requests, bad FROM canary_counters WHERE canary_id = \(canary.id)",
+            logger: self.logger
+        )
+        for try await (step, candidate, requests, bad) in rows.decode((Int, Bool, Int64, [Int64]).self) where steps.indices.contains(step) {
+            for index in 0..<guardrails {
+                let badCount = index < bad.count ? bad[index] : 0
+                if candidate {
+                    steps[step][index].candidateRequests += requests
+                    steps[step][index].candidateBad += badCount
+                } else {
+                    steps[step][index].baselineRequests += requests
+                    steps[step][index].baselineBad += badCount
+                }
+            }
+        }
+        return steps
     }
 }

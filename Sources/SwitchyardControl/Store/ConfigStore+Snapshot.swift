@@ -156,7 +156,11 @@ extension ConfigStore {
         for canary in try await Self.liveCanaries(connection, logger: logger) where modelNames.contains(canary.spec.candidate.model) {
             guard let index = tenants[canary.tenant]?.routes.firstIndex(where: { $0.alias == canary.alias }),
                 let route = tenants[canary.tenant]?.routes[index],
-                let spec = route.spec.withCanary(canary.spec.candidate, percent: canary.percent)
+                let spec = route.spec.withCanary(
+                    canary.spec.candidate,
+                    percent: canary.percent,
+                    tag: CanaryTag(id: canary.id, step: canary.step, guardrails: canary.spec.guardrails)
+                )
             else { continue }
             tenants[canary.tenant]?.routes[index].spec = spec
         }

@@ -193,7 +193,7 @@ extension RouteSpec {
     /// This spec with `candidate` on `percent` of the default branch: a single default target
     /// becomes the variant `baseline`, a split keeps its variants at their relative weights.
     /// Nil when the split has no room for one more variant.
-    public func withCanary(_ candidate: Target, percent: Double) -> RouteSpec? {
+    public func withCanary(_ candidate: Target, percent: Double, tag: CanaryTag? = nil) -> RouteSpec? {
         let candidateWeight = Int((max(0, min(percent, 100)) * Double(Self.canaryScale) / 100).rounded())
         let rest = Self.canaryScale - candidateWeight
         var variants: [Variant]
@@ -214,6 +214,51 @@ extension RouteSpec {
         variants.append(Variant(name: Self.candidateVariant, weight: candidateWeight, target: candidate))
         var spec = self
         spec.defaultBranch = .split(variants)
+        spec.canary = tag
         return spec
+    }
+}
+
+/// What a node needs to count a canary: its id, its step, and its guardrails (in order: the
+/// node reports one bad-event count per guardrail).
+public struct CanaryTag: Sendable, Hashable {
+    public var id: Int64
+    public var step: Int
+    public var guardrails: [CanarySpec.Guardrail]
+
+    public init(id: Int64, step: Int, guardrails: [CanarySpec.Guardrail]) {
+        self.id = id
+        self.step = step
+        self.guardrails = guardrails
+    }
+
+    init(json: JSONValue) throws(FieldError) {
+        let reader = try FieldReader(json, path: "canary", allowed: ["id", "step", "guardrails"])
+        guard let id = try reader.integer("id", in: 1...Int.max), let step = try reader.integer("step", in: 0...CanarySpec.maxSteps) else {
+            throw .invalid("canary", "needs id and step")
+        }
+        var guardrails: [CanarySpec.Guardrail] = []
+        for (index, value) in (try reader.array("guardrails") ?? []).enumerated() {
+            let entry = try FieldReader(value, path: "canary.guardrails[\(index)]", allowed: ["kind", "bound_ms", "bound_usd", "tolerance"])
+            guard let kind = CanarySpec.GuardrailKind(rawValue: try entry.requiredString("kind")) else {
+                throw .invalid(entry.field("kind"), "is not a guardrail this node knows")
+            }
+            guardrails.append(
+                CanarySpec.Guardrail(
+                    kind: kind,
+                    boundMs: try entry.integer("bound_ms", in: 1...3_600_000),
+                    boundMicros: try entry.number("bound_usd", in: 0...1_000_000).map(BudgetConfig.micros),
+                    tolerance: try entry.number("tolerance", in: 0...100) ?? 0
+                )
+            )
+        }
+        self.init(id: Int64(id), step: step, guardrails: guardrails)
+    }
+
+    var json: JSONValue {
+        [
+            "id": .int(self.id), "step": .int(Int64(self.step)),
+            "guardrails": CanarySpec(candidate: Target(model: "-"), guardrails: self.guardrails).json["guardrails"] ?? [],
+        ]
     }
 }

@@ -96,3 +96,70 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         Double(self.next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
     }
 }
+
+/// What the analysis decides for a running canary after a report (docs/canary.md).
+public enum CanaryJudgement {
+    public enum Outcome: Sendable, Hashable {
+        /// Keep serving the current step.
+        case hold
+        /// The step is done and clean: next step (or, after the last, promote).
+        case advance
+        /// The step is done but a guardrail's evidence is neither clear nor clean: pause, alert.
+        case inconclusive(guardrail: Int)
+        /// A guardrail's evidence crossed its threshold: roll back.
+        case rollBack(guardrail: Int)
+    }
+
+    /// One guardrail's evidence over the whole rollout so far.
+    public struct Evidence: Sendable, Hashable {
+        public var guardrail: CanarySpec.Guardrail
+        public var counts: GuardrailCounts
+        public var logEValue: Double
+        /// Roll back at or above this (log of 1/α per guardrail).
+        public var logThreshold: Double
+
+        public var json: JSONValue {
+            var object: [String: JSONValue] = [
+                "kind": .string(self.guardrail.kind.rawValue), "tolerance": .double(self.guardrail.tolerance),
+                "baseline": ["requests": .int(self.counts.baselineRequests), "bad": .int(self.counts.baselineBad)],
+                "candidate": ["requests": .int(self.counts.candidateRequests), "bad": .int(self.counts.candidateBad)],
+                "e_value": .double((exp(self.logEValue) * 1_000).rounded() / 1_000),
+                "threshold": .double((exp(self.logThreshold) * 1_000).rounded() / 1_000),
+            ]
+            if let bound = self.guardrail.boundMs { object["bound_ms"] = .int(Int64(bound)) }
+            if let bound = self.guardrail.boundMicros { object["bound_usd"] = .double(BudgetConfig.usd(bound)) }
+            return .object(object)
+        }
+    }
+
+    /// Judges a canary at `step` from its counts (per step, per guardrail), `stepSeconds` into the
+    /// step. α is split evenly between the guardrails, so the chance that any of them rolls back
+    /// a candidate no worse than tolerated stays at most α.
+    public static func judge(_ spec: CanarySpec, step: Int, counts: [[GuardrailCounts]], stepSeconds: Double) -> (Outcome, [Evidence]) {
+        let alpha = spec.alpha / Double(max(1, spec.guardrails.count))
+        let threshold = log(1 / alpha)
+        let upTo = counts.prefix(step + 1)
+        let evidence = spec.guardrails.enumerated().map { index, guardrail in
+            let perStep = upTo.map { index < $0.count ? $0[index] : GuardrailCounts() }
+            return Evidence(
+                guardrail: guardrail,
+                counts: perStep.reduce(GuardrailCounts(), +),
+                logEValue: SequentialTest.logEValue(perStep, tolerance: guardrail.tolerance),
+                logThreshold: threshold
+            )
+        }
+        if let worst = evidence.indices.filter({ evidence[$0].logEValue >= threshold }).max(by: { evidence[$0].logEValue < evidence[$1].logEValue }) {
+            return (.rollBack(guardrail: worst), evidence)
+        }
+        guard spec.steps.indices.contains(step) else { return (.hold, evidence) }
+        let current = counts.indices.contains(step) ? counts[step].first ?? GuardrailCounts() : GuardrailCounts()
+        guard stepSeconds >= Double(spec.steps[step].minDurationSeconds), current.candidateRequests >= Int64(spec.steps[step].minRequests) else {
+            return (.hold, evidence)
+        }
+        // Halfway (in log terms) to a rollback is not a clean bill: stop and let a human look.
+        if let doubtful = evidence.indices.first(where: { evidence[$0].logEValue >= threshold / 2 }) {
+            return (.inconclusive(guardrail: doubtful), evidence)
+        }
+        return (.advance, evidence)
+    }
+}

@@ -72,7 +72,9 @@ extension RouteSpec {
 
     /// Parses a spec document on its own (a snapshot's route, a stored revision).
     public init(json: JSONValue) throws(FieldError) {
-        try self.init(reading: try FieldReader(json, allowed: Self.fields), maxFallbacks: Int.max)
+        let reader = try FieldReader(json, allowed: Self.fields.union(["canary"]))
+        try self.init(reading: reader, maxFallbacks: Int.max)
+        if let tag = reader.value("canary") { self.canary = try CanaryTag(json: tag) }
     }
 
     /// The canonical JSON form, every default spelled out.
@@ -97,6 +99,7 @@ extension RouteSpec {
         object["rules"] = .array(
             self.rules.map { rule in ["name": .string(rule.name), "when": rule.when.json, "then": rule.then.json] }
         )
+        if let canary = self.canary { object["canary"] = canary.json }
         return .object(object)
     }
 }

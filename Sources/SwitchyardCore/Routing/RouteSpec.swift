@@ -16,6 +16,9 @@ public struct RouteSpec: Sendable, Hashable {
     public var fallbacks: [Target]
     public var timeouts: Timeouts
     public var retry: RetryPolicy
+    /// The canary on the default branch, as compiled into snapshots (never in stored revisions):
+    /// nodes count its variants' requests and bad events by it.
+    public var canary: CanaryTag?
 
     public init(
         rules: [Rule] = [],

@@ -74,6 +74,11 @@ final class Settlement: Sendable {
         self.settle(done)
     }
 
+    /// The request's cost once settled with a reported usage (nil before, or for a stream still running).
+    var settledCost: Int64? {
+        self.state.withLock { state in state.done && state.usageKnown ? state.costMicros : nil }
+    }
+
     /// The answering credential's capacity reservation: settled when the request is.
     func holdCapacity(_ reservation: BudgetLedger.Reservation) {
         self.capacity.withLock { $0 = reservation }

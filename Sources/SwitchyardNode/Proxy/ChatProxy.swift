@@ -27,6 +27,7 @@ struct ChatProxy: Sendable {
     let metrics: NodeMetrics
     let resilience: Resilience
     let ledger: BudgetLedger
+    let canaries: CanaryCounters
     let region: String?
     let maxRequestBodyBytes: Int
     let maxResponseBodyBytes: Int
@@ -37,6 +38,8 @@ struct ChatProxy: Sendable {
         var logger = context.logger
         logger[metadataKey: "trace_id"] = .string(decision.traceID)
         var routeLabel = "-"
+        // Set when the request took a canary route's default branch.
+        var canary: (tag: CanaryTag, tenant: String, alias: String, primary: String)?
         let format = endpoint.format
         do {
             guard let snapshot = self.state.loaded else { throw APIError.notReady }
@@ -96,6 +99,9 @@ struct ChatProxy: Sendable {
             decision.rule = plan.decision.rule
             decision.variant = plan.decision.variant
             routeLabel = plan.label
+            if let tag = plan.route.spec.canary, plan.decision.rule == "default", let primary = plan.attempts.first?.model.name {
+                canary = (tag, key.tenant, plan.route.alias, primary)
+            }
             // Refusals decided before any upstream call: the policy, and a prompt's variables.
             let chat: ChatRequest? = if case .chat(let chat, _) = operation { chat } else { nil }
             let promptValues: [String: String]
@@ -127,10 +133,25 @@ struct ChatProxy: Sendable {
                 throw error
             }
             settlement.finishUnlessStreaming()
-            self.metrics.request(route: routeLabel, status: response.status.code, duration: started.duration(to: .now))
+            let duration = started.duration(to: .now)
+            self.metrics.request(route: routeLabel, status: response.status.code, duration: duration)
+            if let canary {
+                self.countCanary(
+                    canary,
+                    decision: decision,
+                    failed: decision.model != canary.primary,
+                    duration: duration,
+                    cost: settlement.settledCost
+                )
+            }
             return response
         } catch let error as APIError {
-            self.metrics.request(route: routeLabel, status: error.status, duration: started.duration(to: .now))
+            let duration = started.duration(to: .now)
+            self.metrics.request(route: routeLabel, status: error.status, duration: duration)
+            if let canary {
+                // A refusal before any upstream call (budget, rate limit, bad variables) says nothing about the variant.
+                if decision.attempts > 0 { self.countCanary(canary, decision: decision, failed: true, duration: duration, cost: nil) }
+            }
             return Self.errorResponse(error, format: format, decision: decision)
         } catch is CancellationError {
             // The server is shutting down under this request; nobody is left to read a long answer.
@@ -150,6 +171,27 @@ struct ChatProxy: Sendable {
                 decision: decision
             )
         }
+    }
+
+    func countCanary(
+        _ canary: (tag: CanaryTag, tenant: String, alias: String, primary: String),
+        decision: DecisionHeaders,
+        failed: Bool,
+        duration: Duration,
+        cost: Int64?
+    ) {
+        self.canaries.record(
+            CanaryCounters.Observation(
+                tag: canary.tag,
+                tenant: canary.tenant,
+                route: canary.alias,
+                candidate: decision.variant == RouteSpec.candidateVariant,
+                failed: failed,
+                invalidOutput: decision.invalidOutput,
+                duration: duration,
+                costMicros: cost
+            )
+        )
     }
 
     /// Output tokens assumed for a request that sets no limit, when reserving its worst case.

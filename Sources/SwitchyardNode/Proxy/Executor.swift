@@ -149,6 +149,7 @@ struct Executor {
                     resilience.record(breaker, healthy: true)
                     recorded = true
                     let prompt = attempt.prompt?.label ?? ""
+                    decision.invalidOutput = true
                     self.proxy.metrics.qualityFailure(
                         route: self.plan.label,
                         model: attempt.model.name,

@@ -26,6 +26,8 @@ struct DecisionHeaders: Sendable {
     var attempts = 0
     /// Why earlier attempts were abandoned, e.g. `gpt-4o:status_500`.
     var failures: [String] = []
+    /// An answer failed the prompt's response schema (counted by canary guardrails).
+    var invalidOutput = false
 
     init(traceID: String) { self.traceID = traceID }
 
