@@ -99,6 +99,7 @@ public func buildNodeApplication(
     }
     router.post("v1/chat/completions") { request, context in await proxy.handle(request, context: context, endpoint: .chatCompletions) }
     router.post("v1/messages") { request, context in await proxy.handle(request, context: context, endpoint: .messages) }
+    router.post("v1/feedback") { request, context in await proxy.feedback(request, context: context) }
     router.post("v1/embeddings") { request, context in await proxy.handle(request, context: context, endpoint: .embeddings) }
     router.get("v1/models") { request, _ -> Response in ModelsEndpoint.list(request, state: state) }
 

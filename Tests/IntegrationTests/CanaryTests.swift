@@ -138,6 +138,71 @@ import Testing
         }
     }
 
+    /// Feedback sent to any node is attributed to the variant that served the request (its trace
+    /// id says which); negative feedback on the candidate alone rolls it back.
+    @Test func negativeFeedbackOnTheCandidateRollsItBack() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good")
+            let nodes = [try await fixture.node(), try await fixture.node()]
+            let base = "/admin/v1/tenants/acme/routes/chat/canary"
+            try await fixture.admin.send(
+                .PUT,
+                base,
+                [
+                    "candidate": ["model": "good-b"], "steps": [["percent": 50, "min_duration_s": 0, "min_requests": 100_000]],
+                    "guardrails": [["kind": "error"], ["kind": "negative_feedback"]],
+                ]
+            )
+            try await BudgetTests.waitForNodes(fixture, count: 2)
+            // Bad input first: an OpenAI-shaped 400 naming the field.
+            let bad = try await callNode(fixture.http, nodes[0].url, key: key, body: #"{"trace_id": "nope", "score": -1}"#, path: "/v1/feedback")
+            #expect(bad.status == 400 && bad.json["error"]?["param"] == "trace_id", "\(bad.body)")
+            let noScore = try await callNode(
+                fixture.http,
+                nodes[0].url,
+                key: key,
+                body: #"{"trace_id": "0123456789abcdef0123456789abcdef", "score": 3}"#,
+                path: "/v1/feedback"
+            )
+            #expect(noScore.status == 400 && noScore.json["error"]?["param"] == "score")
+            var rolledBack = false
+            var attributed = 0
+            for index in 0..<120 {
+                let served = try await callNode(
+                    fixture.http,
+                    nodes[index % 2].url,
+                    key: key,
+                    body: chatBody(model: "chat", extra: #","user":"u-\#(index)""#)
+                )
+                let trace = try #require(served.headers["x-switchyard-trace-id"])
+                let candidate = served.headers["x-switchyard-variant"] == "candidate"
+                // Users hate the candidate's answers and like the baseline's; the feedback goes to the other node.
+                let feedback = try await callNode(
+                    fixture.http,
+                    nodes[(index + 1) % 2].url,
+                    key: key,
+                    body: #"{"trace_id": "\#(trace)", "label": "\#(candidate ? "negative" : "positive")"}"#,
+                    path: "/v1/feedback"
+                )
+                #expect(feedback.status == 202, "\(feedback.body)")
+                // Attributed while the canary runs (after a rollback the trace's canary is gone).
+                if feedback.json["attributed"] == true { attributed += 1 }
+                if index % 10 == 9, try await fixture.admin.send(.GET, base).1["state"] == "rolled_back" {
+                    rolledBack = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(rolledBack)
+            #expect(attributed >= 3)
+            let (_, canary) = try await fixture.admin.send(.GET, base)
+            #expect(canary["decisions"]?.arrayValue?.last?["reason"]?.stringValue?.hasPrefix("negative_feedback") == true, "\(canary)")
+            #expect(canary["evidence"]?[0]?["candidate"]?["bad"] == 0, "no errors, only feedback")
+            for node in nodes { await node.stop() }
+        }
+    }
+
     /// A candidate as good as the baseline goes through every step and is promoted by itself.
     @Test func healthyCandidateIsPromotedStepByStep() async throws {
         try await Fixture.with { fixture in

@@ -101,6 +101,14 @@ struct ChatProxy: Sendable {
             routeLabel = plan.label
             if let tag = plan.route.spec.canary, plan.decision.rule == "default", let primary = plan.attempts.first?.model.name {
                 canary = (tag, key.tenant, plan.route.alias, primary)
+                // The trace id says which canary step and arm served the request, for feedback.
+                decision.traceID = CanaryTrace.encode(
+                    decision.traceID,
+                    canary: tag.id,
+                    step: tag.step,
+                    candidate: plan.decision.variant == RouteSpec.candidateVariant
+                )
+                logger[metadataKey: "trace_id"] = .string(decision.traceID)
             }
             // Refusals decided before any upstream call: the policy, and a prompt's variables.
             let chat: ChatRequest? = if case .chat(let chat, _) = operation { chat } else { nil }
