@@ -38,6 +38,19 @@ struct CanaryCommand: AsyncParsableCommand {
                 }.joined(separator: ", "),
             "",
         ]
+        if let evidence = canary["evidence"]?.arrayValue, !evidence.isEmpty {
+            let rows = evidence.map { entry in
+                [
+                    entry["kind"]?.stringValue ?? "?",
+                    "\(entry["baseline"]?["bad"]?.intValue ?? 0)/\(entry["baseline"]?["requests"]?.intValue ?? 0)",
+                    "\(entry["candidate"]?["bad"]?.intValue ?? 0)/\(entry["candidate"]?["requests"]?.intValue ?? 0)",
+                    entry["e_value"].flatMap(ApplyCommand.number).map { String(format: "%.2f", $0) } ?? "-",
+                    entry["threshold"].flatMap(ApplyCommand.number).map { String(format: "%.0f", $0) } ?? "-",
+                ]
+            }
+            lines.append(SpendCommand.table(["GUARDRAIL", "BASELINE BAD", "CANDIDATE BAD", "E-VALUE", "ROLL BACK AT"], rows))
+            lines.append("")
+        }
         let rows = (canary["decisions"]?.arrayValue ?? []).map { decision in
             [
                 decision["at"]?.stringValue ?? "", String((decision["step"]?.intValue ?? 0) + 1), decision["outcome"]?.stringValue ?? "",

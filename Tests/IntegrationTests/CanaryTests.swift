@@ -131,6 +131,8 @@ import Testing
             // Bonferroni: two guardrails share α = 0.05, so each rolls back at e ≥ 40.
             #expect(error["threshold"] == 40.0 && (error["e_value"].flatMap(ApplyCommand.number) ?? 0) >= 40)
             #expect(canary["evidence"]?.arrayValue?.count == 2 && canary["percent"] == 0.0)
+            let status = CanaryCommand.describe(canary)
+            #expect(status.contains("rolled_back") && status.contains("GUARDRAIL") && status.contains("ROLL BACK AT"), "\(status)")
             // The nodes get the rollback: everything goes to the baseline.
             try await BudgetTests.waitForNodes(fixture, count: 1)
             #expect(try await Self.spread(fixture, node, key: key, count: 10) == ["good good": 10])
