@@ -205,6 +205,48 @@ import Testing
         }
     }
 
+    /// Two control-plane replicas: when the one that started the canary goes away, the other
+    /// keeps judging it and rolls the failing candidate back.
+    @Test func anotherReplicaJudgesWhenOneIsGone() async throws {
+        try await Fixture.with { fixture in
+            let key = try await fixture.seed()
+            try await fixture.route("chat", "good", fallbacks: ["good-b"])
+            let replica = try await TestServers.control(database: fixture.database, secrets: fixture.secrets)
+            let admin = AdminClient.test(fixture.http, replica, fixture.secrets)
+            let node = try await TestServers.node(controlURL: replica.url, secrets: fixture.secrets)
+            do {
+                try await fixture.admin.send(
+                    .PUT,
+                    "/admin/v1/tenants/acme/routes/chat/canary",
+                    ["candidate": ["model": "fail500"], "steps": [["percent": 50, "min_duration_s": 0, "min_requests": 100_000]]]
+                )
+                // The replica that took the write goes away; the node reports to the other one.
+                await fixture.control.stop()
+                #expect(
+                    await eventually(timeout: .seconds(5)) {
+                        let response = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", extra: #","user":"probe""#))
+                        return response.headers["x-switchyard-route"] == "chat" && response.status == 200
+                    }
+                )
+                var state = "running"
+                for index in 0..<200 where state == "running" {
+                    _ = try await callNode(fixture.http, node.url, key: key, body: chatBody(model: "chat", extra: #","user":"u-\#(index)""#))
+                    if index % 10 == 9 {
+                        state = try await admin.send(.GET, "/admin/v1/tenants/acme/routes/chat/canary").1["state"]?.stringValue ?? "?"
+                    }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(state == "rolled_back")
+            } catch {
+                await node.stop()
+                await replica.stop()
+                throw error
+            }
+            await node.stop()
+            await replica.stop()
+        }
+    }
+
     /// A candidate as good as the baseline goes through every step and is promoted by itself.
     @Test func healthyCandidateIsPromotedStepByStep() async throws {
         try await Fixture.with { fixture in
