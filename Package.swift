@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "switchyard", targets: ["switchyard"]),
         .executable(name: "switchyard-control", targets: ["switchyard-control"]),
         .executable(name: "switchyard-node", targets: ["switchyard-node"]),
+        .executable(name: "switchyard-microbench", targets: ["switchyard-microbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -53,6 +54,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +70,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,6 +155,21 @@ let package = Package(
             dependencies: ["SwitchyardCLI"],
             swiftSettings: swiftSettings
         ),
+        // Micro-benchmarks of the hot path (docs/benchmarks.md): `swift run -c release switchyard-microbench`.
+        .target(name: "CMallocCounter", path: "Benchmarks/CMallocCounter"),
+        .executableTarget(
+            name: "switchyard-microbench",
+            dependencies: [
+                "CMallocCounter",
+                "SwitchyardCore",
+                "SwitchyardWire",
+                "SwitchyardNode",
+                "SwitchyardControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/SwitchyardBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SwitchyardTesting",
             dependencies: [
@@ -198,6 +216,7 @@ let package = Package(
                 "SwitchyardControl",
                 "SwitchyardNode",
                 "SwitchyardMockProvider",
+                "SwitchyardProviders",
                 "SwitchyardTesting",
                 "SwitchyardCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

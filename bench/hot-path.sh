@@ -20,6 +20,8 @@
 # binds 127.0.0.1 only; stops everything it started; about 4 minutes with the defaults.
 #   usage: bench/hot-path.sh [seconds per wrk run (default 6)] [rounds (default 2)]
 #   SCALE=1 bench/hot-path.sh … first loads 1,000 tenants × 10 routes and 100,000 keys.
+#   HOLD=file bench/hot-path.sh sets everything up, writes the URLs and key to file and waits.
+#   PERF_OUT=file bench/hot-path.sh … also profiles the node under load with perf into file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-6}
@@ -114,16 +116,23 @@ admin PUT /tenants/demo/routes/bench-stream '{"default":{"model":"bench-sse"}}'
 if [ "${SCALE:-0}" = 1 ]; then
   bash bench/scale-config.sh "$state/dev" | sed 's/^/scale: /'
 fi
-NIO_SINGLETON_GROUP_LOOP_COUNT=1 taskset -c 1 "$bin/switchyard-node" --port "$nodeport" --control-url "$SWITCHYARD_ADMIN_URL" \
+taskset -c 1 "$bin/switchyard-node" --port "$nodeport" --control-url "$SWITCHYARD_ADMIN_URL" \
   --node-id bench-node --state-dir "$state/node" > "$state/node.log" 2>&1 & nodepid=$!; pids+=($nodepid)
 node=http://127.0.0.1:$nodeport
 for _ in $(seq 1 240); do curl -sf "$node/readyz" >/dev/null && break; sleep 0.5; done
+url_json() { case $1 in direct) echo "http://127.0.0.1:$up/json/v1/chat/completions" ;; nginx) echo "http://127.0.0.1:$proxy/json/v1/chat/completions" ;; esac; }
 for _ in $(seq 1 60); do
   code=$(curl -s -o /dev/null -w '%{http_code}' "$node/v1/chat/completions" -H "Authorization: Bearer $SWITCHYARD_DEMO_KEY" \
     -H 'Content-Type: application/json' -d '{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"x"}]}')
   [ "$code" = 200 ] && break; sleep 0.5
 done
 [ "$code" = 200 ] || { echo "the node does not serve the bench routes ($code)"; tail -20 "$state/node.log"; exit 1; }
+
+if [ -n "${HOLD:-}" ]; then
+  # Keep the setup up for manual experiments: upstream, nginx proxy, node, and the demo key.
+  printf 'direct %s\nnginx %s\nnode %s\nnode pid %s\nkey %s\n' "$(url_json direct)" "$(url_json nginx)" "$node" "$nodepid" "$SWITCHYARD_DEMO_KEY" > "$HOLD"
+  echo "holding; details in $HOLD; stop with Ctrl-C"; sleep infinity
+fi
 
 # --- load --------------------------------------------------------------------------------------
 # wrk script: one chat completion; `delay` paces each connection for the fixed-rate runs.
@@ -267,6 +276,17 @@ hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$1/status" 2>/dev/null || echo
 proxy_worker=$(pgrep -P "$(cat "$state/proxy.pid")" | head -1)
 echo "== peak RSS (MB): node $(hwm "$nodepid"), nginx worker $(hwm "$proxy_worker")"
 echo "   snapshot on the node: $(curl -s "$node/readyz")"
+
+if [ -n "${PERF_OUT:-}" ]; then
+  # A profile of the node under the 64-connection load (perf from linux-perf).
+  perf record -F 2000 -g -p "$nodepid" -o "$state/perf.data" -- sleep "$duration" > /dev/null 2>&1 &
+  perfpid=$!
+  wrk_run "$state/perf-run.txt" node 64 0
+  wait $perfpid || true
+  perf report -i "$state/perf.data" --no-children --percent-limit 0.7 --stdio > "$PERF_OUT" 2>/dev/null || true
+  cp "$state/perf.data" "$PERF_OUT.data"
+  echo "== perf profile of the node under load: $PERF_OUT"
+fi
 
 echo "== ratios (node vs nginx as a reverse proxy, same run)"
 python3 - "$results" "$(hwm "$nodepid")" <<'PY'

@@ -39,7 +39,7 @@ flags=()
 if [ "${SWITCHYARD_STRICT:-0}" = 1 ]; then
   flags=(-Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error)
   echo "==> swift format lint --strict"
-  swift format lint --strict --recursive Sources Tests
+  swift format lint --strict --recursive Sources Tests Benchmarks
 fi
 echo "==> swift build --build-tests ${flags[*]}"
 swift build --build-tests "${flags[@]}"

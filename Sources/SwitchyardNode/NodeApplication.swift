@@ -39,6 +39,9 @@ public func buildNodeApplication(
     let upstreamClient = UpstreamHTTPClient.make(
         .init(connectTimeout: .nanoseconds(Int64(configuration.upstreamConnectTimeout.milliseconds) * 1_000_000))
     )
+    let plainClient = PlainHTTP1Client(
+        configuration: .init(connectTimeout: .nanoseconds(Int64(configuration.upstreamConnectTimeout.milliseconds) * 1_000_000))
+    )
     var controlClientConfiguration = HTTPClient.Configuration(
         redirectConfiguration: .disallow,
         timeout: .init(connect: .seconds(2), read: .seconds(60))
@@ -71,7 +74,7 @@ public func buildNodeApplication(
     let canaries = CanaryCounters()
     let proxy = ChatProxy(
         state: state,
-        adapter: ProviderAdapter(client: upstreamClient),
+        adapter: ProviderAdapter(client: upstreamClient, plain: plainClient),
         metrics: metrics,
         resilience: Resilience(settings: configuration.resilience),
         ledger: ledger,
@@ -107,7 +110,8 @@ public func buildNodeApplication(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard-node"),
         services: [
-            HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient), syncer,
+            HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient),
+            PlainClientService(client: plainClient), syncer,
             LeaseReporter(ledger: ledger, interval: configuration.leaseReportInterval),
             CanaryReporter(
                 counters: canaries,
@@ -132,6 +136,16 @@ struct HTTPClientService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try await self.client.shutdown()
+    }
+}
+
+/// Closes the plain client's idle connections on graceful shutdown.
+struct PlainClientService: Service {
+    let client: PlainHTTP1Client
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        self.client.shutdown()
     }
 }
 

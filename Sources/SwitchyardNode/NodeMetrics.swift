@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 public import Prometheus
 import SwitchyardCore
 
@@ -7,6 +8,9 @@ public struct NodeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let configVersion: Gauge
     let snapshotRejections: Counter
+    /// The per-request metric handles by their labels: the registry builds label lists and
+    /// takes its lock on every lookup, which showed in the hot path's profile.
+    private let handles = HandleCache()
 
     static let durationBuckets: [Duration] = [
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
@@ -28,21 +32,27 @@ public struct NodeMetrics: Sendable {
         )
     }
 
-    func request(route: String, status: Int, duration: Duration) {
-        self.registry.makeCounter(
-            descriptor: .init(namespace: "switchyard", metricName: "requests", unitName: "total", helpText: "Data-plane requests"),
-            labels: [("route", route), ("status", String(status))]
-        ).increment()
-        self.registry.makeDurationHistogram(
-            descriptor: .init(
-                namespace: "switchyard",
-                metricName: "request_duration",
-                unitName: "seconds",
-                helpText: "Time to the response head (streams: to the first token)"
-            ),
-            labels: [("route", route)],
-            buckets: Self.durationBuckets
-        ).record(duration)
+    public func request(route: String, status: Int, duration: Duration) {
+        let (counter, histogram) = self.handles.get(.init(metric: .requests, labels: [route, String(status)])) {
+            (
+                self.registry.makeCounter(
+                    descriptor: .init(namespace: "switchyard", metricName: "requests", unitName: "total", helpText: "Data-plane requests"),
+                    labels: [("route", route), ("status", String(status))]
+                ),
+                self.registry.makeDurationHistogram(
+                    descriptor: .init(
+                        namespace: "switchyard",
+                        metricName: "request_duration",
+                        unitName: "seconds",
+                        helpText: "Time to the response head (streams: to the first token)"
+                    ),
+                    labels: [("route", route)],
+                    buckets: Self.durationBuckets
+                )
+            )
+        }
+        counter.increment()
+        histogram.record(duration)
     }
 
     /// A request waited for the control plane because this node's leases could not cover it.
@@ -58,10 +68,17 @@ public struct NodeMetrics: Sendable {
     }
 
     func attempt(provider: String, model: String, outcome: String) {
-        self.registry.makeCounter(
-            descriptor: .init(namespace: "switchyard", metricName: "upstream_attempts", unitName: "total", helpText: "Upstream attempts by outcome"),
-            labels: [("provider", provider), ("model", model), ("outcome", outcome)]
-        ).increment()
+        self.handles.get(.init(metric: .attempts, labels: [provider, model, outcome])) {
+            self.registry.makeCounter(
+                descriptor: .init(
+                    namespace: "switchyard",
+                    metricName: "upstream_attempts",
+                    unitName: "total",
+                    helpText: "Upstream attempts by outcome"
+                ),
+                labels: [("provider", provider), ("model", model), ("outcome", outcome)]
+            )
+        }.increment()
     }
 
     /// An answer that failed the prompt's response schema (`kind`: `invalid_output` when first
@@ -85,10 +102,14 @@ public struct NodeMetrics: Sendable {
             unitName: "total",
             helpText: "Tokens reported by upstreams"
         )
-        self.registry.makeCounter(descriptor: descriptor, labels: [("route", route), ("model", model), ("kind", "prompt")])
-            .increment(by: Int64(usage.promptTokens))
-        self.registry.makeCounter(descriptor: descriptor, labels: [("route", route), ("model", model), ("kind", "completion")])
-            .increment(by: Int64(usage.completionTokens))
+        let (prompt, completion) = self.handles.get(.init(metric: .tokens, labels: [route, model])) {
+            (
+                self.registry.makeCounter(descriptor: descriptor, labels: [("route", route), ("model", model), ("kind", "prompt")]),
+                self.registry.makeCounter(descriptor: descriptor, labels: [("route", route), ("model", model), ("kind", "completion")])
+            )
+        }
+        prompt.increment(by: Int64(usage.promptTokens))
+        completion.increment(by: Int64(usage.completionTokens))
     }
 
     func emit() -> [UInt8] {
@@ -96,5 +117,32 @@ public struct NodeMetrics: Sendable {
         buffer.reserveCapacity(4096)
         self.registry.emit(into: &buffer)
         return buffer
+    }
+}
+
+/// Metric handles by metric and label values; past `limit` entries (a label with unbounded
+/// values) it stops remembering and the registry is asked each time.
+final class HandleCache: Sendable {
+    enum Metric: Hashable {
+        case requests
+        case attempts
+        case tokens
+    }
+
+    struct Key: Hashable {
+        var metric: Metric
+        var labels: [String]
+    }
+
+    private let entries = NIOLockedValueBox<[Key: any Sendable]>([:])
+    let limit = 10_000
+
+    func get<Handle: Sendable>(_ key: Key, make: () -> Handle) -> Handle {
+        if let found = self.entries.withLockedValue({ $0[key] }) as? Handle { return found }
+        let made = make()
+        self.entries.withLockedValue { entries in
+            if entries.count < self.limit { entries[key] = made }
+        }
+        return made
     }
 }

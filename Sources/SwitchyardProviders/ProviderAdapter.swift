@@ -3,7 +3,7 @@ import Foundation
 public import Logging
 public import NIOCore
 import NIOFoundationCompat
-import NIOHTTP1
+public import NIOHTTP1
 public import SwitchyardCore
 
 /// Speaks each provider's wire format. The router's own format is OpenAI chat completions:
@@ -13,9 +13,12 @@ public struct ProviderAdapter: Sendable {
     public static let anthropicVersion = "2023-06-01"
 
     public let client: HTTPClient
+    /// Takes complete answers from plain `http://` upstreams when set (see ``PlainHTTP1Client``).
+    public let plain: PlainHTTP1Client?
 
-    public init(client: HTTPClient) {
+    public init(client: HTTPClient, plain: PlainHTTP1Client? = nil) {
         self.client = client
+        self.plain = plain
     }
 
     /// The upstream request for one chat attempt. `body` is the canonical request with the
@@ -26,7 +29,7 @@ public struct ProviderAdapter: Sendable {
         upstreamModel: String,
         body: [String: JSONValue],
         stream: Bool
-    ) throws(TranslationError) -> HTTPClientRequest {
+    ) throws(TranslationError) -> UpstreamRequest {
         switch provider.kind {
         case .openai, .openaiCompatible:
             return Self.request(provider, path: "/chat/completions", credential: credential, body: .object(body), stream: stream)
@@ -51,7 +54,7 @@ public struct ProviderAdapter: Sendable {
         credential: ProviderCredential?,
         upstreamModel: String,
         body: [String: JSONValue]
-    ) throws(TranslationError) -> HTTPClientRequest {
+    ) throws(TranslationError) -> UpstreamRequest {
         switch provider.kind {
         case .openai, .openaiCompatible:
             return Self.request(provider, path: "/embeddings", credential: credential, body: .object(body), stream: false)
@@ -75,11 +78,10 @@ public struct ProviderAdapter: Sendable {
         credential: ProviderCredential?,
         body: JSONValue,
         stream: Bool
-    ) -> HTTPClientRequest {
+    ) -> UpstreamRequest {
         var base = provider.baseURL
         while base.hasSuffix("/") { base.removeLast() }
-        var request = HTTPClientRequest(url: base + path)
-        request.method = .POST
+        var request = UpstreamRequest(url: base + path, body: ByteBuffer(bytes: body.serialized()))
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
         if let key = credential?.key, !key.isEmpty {
@@ -90,14 +92,35 @@ public struct ProviderAdapter: Sendable {
             }
         }
         if provider.kind == .anthropic { request.headers.add(name: "anthropic-version", value: Self.anthropicVersion) }
-        request.body = .bytes(ByteBuffer(bytes: body.serialized()))
         return request
     }
 
-    /// Sends `request` and waits for the response head until `deadline`.
-    public func send(_ request: HTTPClientRequest, deadline: NIODeadline, logger: Logger) async throws(AttemptFailure) -> HTTPClientResponse {
+    /// Sends `request` and waits for the response head until `deadline`; with `collectUpTo`, the
+    /// caller wants the whole answer (at most that many bytes) by then, and a plain `http://`
+    /// upstream is called through ``plain``.
+    public func send(
+        _ request: UpstreamRequest,
+        collectUpTo limit: Int? = nil,
+        deadline: NIODeadline,
+        logger: Logger
+    ) async throws(AttemptFailure) -> HTTPClientResponse {
         do {
-            return try await self.client.execute(request, deadline: deadline, logger: logger)
+            if let limit, let plain = self.plain, let (host, port, target) = PlainHTTP1Client.split(request.url) {
+                return try await plain.post(
+                    host: host,
+                    port: port,
+                    target: target,
+                    headers: request.headers,
+                    body: request.body,
+                    limit: limit,
+                    deadline: deadline
+                )
+            }
+            var client = HTTPClientRequest(url: request.url)
+            client.method = .POST
+            client.headers = request.headers
+            client.body = .bytes(request.body)
+            return try await self.client.execute(client, deadline: deadline, logger: logger)
         } catch {
             throw Self.classify(error)
         }
@@ -155,7 +178,23 @@ public struct ProviderAdapter: Sendable {
                 return .connect(String(describing: clientError))
             }
         }
+        if let closed = error as? PlainHTTP1Client.ConnectionClosed { return .interrupted(closed.description) }
+        if case ChannelError.connectTimeout = error { return .timeout("connect timeout") }
         return .connect(String(describing: error))
+    }
+}
+
+/// One POST to a provider, in whatever client carries it.
+public struct UpstreamRequest: Sendable {
+    public var url: String
+    public let method: HTTPMethod = .POST
+    public var headers: HTTPHeaders = [:]
+    public var body: ByteBuffer
+
+    public init(url: String, headers: HTTPHeaders = [:], body: ByteBuffer) {
+        self.url = url
+        self.headers = headers
+        self.body = body
     }
 }
 

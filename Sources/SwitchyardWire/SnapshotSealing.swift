@@ -50,9 +50,18 @@ public struct CredentialSealer: Sendable {
 public enum Hashing {
     /// Lower-case hex SHA-256.
     public static func sha256Hex(_ data: some DataProtocol) -> String {
-        SHA256.hash(data: data).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        let digest = SHA256.hash(data: data)
+        // One string of 64 characters, no string per byte: keys are hashed on every request.
+        return String(unsafeUninitializedCapacity: 64) { out in
+            var index = 0
+            for byte in digest {
+                out[index] = Self.hexDigits[Int(byte >> 4)]
+                out[index + 1] = Self.hexDigits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return 64
+        }
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

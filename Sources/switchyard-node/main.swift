@@ -1,3 +1,4 @@
 import SwitchyardCLI
 
+useEventLoopsForConcurrency()
 await runCommand(NodeCommand.self)

@@ -12,6 +12,14 @@ public struct SnapshotSource: Sendable {
         public var sealedCredentials: Data?
         /// A single key from before credential lists (schema 1), sealed under the master key.
         public var legacySealedKey: Data?
+
+        public init(name: String, kind: ProviderKind, baseURL: String, sealedCredentials: Data? = nil, legacySealedKey: Data? = nil) {
+            self.name = name
+            self.kind = kind
+            self.baseURL = baseURL
+            self.sealedCredentials = sealedCredentials
+            self.legacySealedKey = legacySealedKey
+        }
     }
 
     public var version: Int
@@ -19,6 +27,14 @@ public struct SnapshotSource: Sendable {
     public var providers: [Provider]
     public var models: [ModelConfig]
     public var tenants: [TenantConfig]
+
+    public init(version: Int, sharedVersion: Int, providers: [Provider], models: [ModelConfig], tenants: [TenantConfig]) {
+        self.version = version
+        self.sharedVersion = sharedVersion
+        self.providers = providers
+        self.models = models
+        self.tenants = tenants
+    }
 }
 
 extension ConfigStore {

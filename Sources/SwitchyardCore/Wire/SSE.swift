@@ -63,26 +63,53 @@ public struct SSEEventSplitter: Sendable {
         return trimmed.isEmpty ? nil : Self.parse(self.buffer)
     }
 
+    /// Reads the fields of one event from its bytes (no per-character string work: this runs
+    /// for every event of every stream).
     static func parse(_ raw: [UInt8]) -> SSEEvent {
-        var dataLines: [Substring] = []
+        var data: [UInt8] = []
+        var dataLines = 0
         var eventName: String?
-        let text = String(decoding: raw, as: UTF8.self)
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
-            if line.hasPrefix(":") { continue }
-            let (field, value) = Self.field(line)
-            switch field {
-            case "data": dataLines.append(value)
-            case "event": eventName = String(value)
-            default: break
+        raw.withUnsafeBufferPointer { bytes in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count, bytes[lineEnd] != UInt8(ascii: "\n"), bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
+                let line = UnsafeBufferPointer(rebasing: bytes[lineStart..<lineEnd])
+                lineStart = lineEnd + 1
+                guard !line.isEmpty, line[0] != UInt8(ascii: ":") else { continue }
+                let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.count
+                let name = UnsafeBufferPointer(rebasing: line[0..<colon])
+                var valueStart = min(colon + 1, line.count)
+                if valueStart < line.count, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+                let value = line[valueStart...]
+                if name.elementsEqual("data".utf8) {
+                    if dataLines > 0 { data.append(UInt8(ascii: "\n")) }
+                    data.append(contentsOf: value)
+                    dataLines += 1
+                } else if name.elementsEqual("event".utf8) {
+                    eventName = String(decoding: value, as: UTF8.self)
+                }
             }
         }
-        return SSEEvent(raw: raw, data: dataLines.joined(separator: "\n"), event: eventName)
+        return SSEEvent(raw: raw, data: String(decoding: data, as: UTF8.self), event: eventName)
     }
+}
 
-    private static func field(_ line: Substring) -> (Substring, Substring) {
-        guard let colon = line.firstIndex(of: ":") else { return (line, "") }
-        var value = line[line.index(after: colon)...]
-        if value.first == " " { value = value.dropFirst() }
-        return (line[..<colon], value)
+extension StringProtocol {
+    /// Whether `needle` occurs in the text, compared byte by byte (the standard `contains`
+    /// compares characters, which is several times slower on the per-event path).
+    public func containsBytes(_ needle: String) -> Bool {
+        let needle = Array(needle.utf8)
+        guard let first = needle.first else { return true }
+        let found: Bool? = self.utf8.withContiguousStorageIfAvailable { bytes in
+            guard bytes.count >= needle.count else { return false }
+            var index = 0
+            while index <= bytes.count - needle.count {
+                if bytes[index] == first, needle.indices.allSatisfy({ bytes[index + $0] == needle[$0] }) { return true }
+                index += 1
+            }
+            return false
+        }
+        return found ?? self.contains(String(decoding: needle, as: UTF8.self))
     }
 }

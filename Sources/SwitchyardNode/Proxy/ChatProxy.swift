@@ -261,28 +261,13 @@ struct ChatProxy: Sendable {
         )
     }
 
-    /// The caller's key: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>`
-    /// (Anthropic SDKs).
     static func authenticate(_ request: Request, table: RoutingTable) throws(APIError) -> RoutingTable.KeyEntry {
-        let key: String
-        if let header = request.headers[.authorization] {
-            // The scheme is case-insensitive (RFC 9110 §11.1).
-            guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { throw .invalidKey }
-            key = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        } else if let header = request.headers[Self.apiKeyHeader] {
-            key = header.trimmingCharacters(in: .whitespaces)
-        } else {
-            throw .missingKey
-        }
-        guard APIKeyFormat.prefix(of: key) != nil, let entry = table.keysByHash[Hashing.sha256Hex(Data(key.utf8))] else {
-            throw .invalidKey
-        }
-        // Expiry is the node's own clock: it holds to the second, without a config change.
-        if entry.key.isExpired(nowUnixMs: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))) { throw .expiredKey }
-        return entry
+        try KeyAuthentication.authenticate(
+            authorization: request.headers[.authorization],
+            apiKey: request.headers[KeyAuthentication.apiKeyHeader],
+            table: table
+        )
     }
-
-    static let apiKeyHeader = HTTPField.Name("x-api-key")!
 
     private func parse(_ request: Request) async throws -> JSONValue {
         var request = request

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import NIOCore
-import SwitchyardCore
+public import NIOCore
+public import SwitchyardCore
 
 /// The upstream body iterator, handed between the task that waits for the first chunk and the
 /// response writer. Used by one task at a time, never concurrently.
@@ -19,13 +19,13 @@ final class UpstreamBody: @unchecked Sendable {
 
 /// Splits an upstream SSE stream into events, notes usage, and drops the usage-only chunk when
 /// the client did not ask for it (the node always asks upstream, to account for every request).
-struct SSERelay {
+public struct SSERelay: Sendable {
     /// The largest event the node buffers; a longer one ends the stream with an error.
     static let maxEventBytes = 1 << 20
 
     let includeUsage: Bool
     private var splitter = SSEEventSplitter()
-    private(set) var usage: Usage?
+    public private(set) var usage: Usage?
     private(set) var sawDone = false
     /// Whether a chunk with part of the answer went by (see `JSONValue.carriesOutput`). Until
     /// then each event is inspected, so an upstream that opens with an error can still fail over.
@@ -33,9 +33,9 @@ struct SSERelay {
     /// An error event the upstream sent before any output.
     private(set) var failure: String?
 
-    init(includeUsage: Bool) { self.includeUsage = includeUsage }
+    public init(includeUsage: Bool) { self.includeUsage = includeUsage }
 
-    mutating func feed(_ buffer: ByteBuffer) -> [[UInt8]] {
+    public mutating func feed(_ buffer: ByteBuffer) -> [[UInt8]] {
         self.filter(self.splitter.append(buffer.readableBytesView))
     }
 
@@ -43,7 +43,7 @@ struct SSERelay {
     var pendingBytes: Int { self.splitter.pendingByteCount }
 
     /// The last event when the stream ended without its blank line, terminated properly.
-    mutating func finish() -> [[UInt8]] {
+    public mutating func finish() -> [[UInt8]] {
         guard var tail = self.splitter.finish() else { return [] }
         while tail.raw.last == UInt8(ascii: "\n") || tail.raw.last == UInt8(ascii: "\r") { tail.raw.removeLast() }
         tail.raw += Array("\n\n".utf8)
@@ -67,7 +67,7 @@ struct SSERelay {
                     self.usage = usage
                     if json.isUsageOnlyChunk, !self.includeUsage { continue }
                 }
-            } else if event.data.contains("\"usage\""), !Self.hasNullUsage(event.data),
+            } else if event.data.containsBytes("\"usage\""), !Self.hasNullUsage(event.data),
                 let json = try? JSONValue(parsing: event.data.utf8),
                 let usage = Usage(completion: json)
             {
@@ -81,7 +81,7 @@ struct SSERelay {
 
     /// `"usage":null` as OpenAI writes it, or with a space as Python servers do: nothing to parse.
     static func hasNullUsage(_ data: String) -> Bool {
-        data.contains("\"usage\":null") || data.contains("\"usage\": null")
+        data.containsBytes("\"usage\":null") || data.containsBytes("\"usage\": null")
     }
 
     static func errorEvent(_ message: String) -> [UInt8] {

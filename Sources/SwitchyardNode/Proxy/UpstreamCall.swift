@@ -30,7 +30,7 @@ extension Executor {
         let start = ContinuousClock.now
         let totalDeadline = min(start + .milliseconds(timeouts.totalMs), self.requestDeadline)
         let firstTokenDeadline = min(start + .milliseconds(timeouts.firstTokenMs), totalDeadline)
-        let upstreamRequest: HTTPClientRequest
+        let upstreamRequest: UpstreamRequest
         do {
             upstreamRequest = try self.makeRequest(attempt, credential: credential, repair: repair)
         } catch {
@@ -42,6 +42,7 @@ extension Executor {
             let headDeadline = self.streams ? firstTokenDeadline : totalDeadline
             let response = try await self.proxy.adapter.send(
                 upstreamRequest,
+                collectUpTo: self.streams ? nil : self.proxy.maxResponseBodyBytes,
                 deadline: .now() + .milliseconds(ContinuousClock.now.duration(to: headDeadline).milliseconds),
                 logger: self.logger
             )
@@ -98,7 +99,7 @@ extension Executor {
         _ attempt: AttemptPlan.Attempt,
         credential: ProviderCredential?,
         repair: Repair? = nil
-    ) throws(TranslationError) -> HTTPClientRequest {
+    ) throws(TranslationError) -> UpstreamRequest {
         let upstreamModel = attempt.model.upstreamModel
         switch self.operation {
         case .chat(let chat, _):

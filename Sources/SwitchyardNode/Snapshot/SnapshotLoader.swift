@@ -1,21 +1,26 @@
-import Foundation
+public import Foundation
 import SwiftProtobuf
-import SwitchyardCore
-import SwitchyardWire
+public import SwitchyardCore
+public import SwitchyardWire
 
 /// Turns a manifest and its shards into a `LoadedSnapshot`, checking hashes, sizes, references
 /// and the node's hard limits. A failure here is a NACK.
-struct SnapshotLoader: Sendable {
+public struct SnapshotLoader: Sendable {
     let sealer: CredentialSealer
     let limits: SnapshotLimits
 
-    enum LoadError: Error, CustomStringConvertible {
+    public init(sealer: CredentialSealer, limits: SnapshotLimits) {
+        self.sealer = sealer
+        self.limits = limits
+    }
+
+    public enum LoadError: Error, CustomStringConvertible {
         /// The snapshot is unacceptable (NACK).
         case rejected(String)
         /// A shard did not arrive intact; fetch it again.
         case corrupt(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .rejected(let reason): reason
             case .corrupt(let reason): reason
@@ -39,7 +44,7 @@ struct SnapshotLoader: Sendable {
         }
     }
 
-    func load(manifestBytes: Data, blobs: [String: Data]) throws(LoadError) -> LoadedSnapshot {
+    public func load(manifestBytes: Data, blobs: [String: Data]) throws(LoadError) -> LoadedSnapshot {
         let manifest: Switchyard_V1_SnapshotManifest
         do {
             manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: manifestBytes)

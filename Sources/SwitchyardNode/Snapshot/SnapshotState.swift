@@ -29,7 +29,7 @@ public final class SnapshotState: Sendable {
 
     public var loaded: LoadedSnapshot? { self.current.load(ordering: .acquiring) }
 
-    func swap(_ snapshot: LoadedSnapshot) {
+    public func swap(_ snapshot: LoadedSnapshot) {
         self.current.store(snapshot, ordering: .releasing)
     }
 }

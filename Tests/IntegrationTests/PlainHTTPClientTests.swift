@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import SwitchyardCore
+import SwitchyardTesting
+import Testing
+
+@testable import SwitchyardProviders
+
+/// The node's client for complete answers from plain-HTTP upstreams, against the mock provider.
+/// (Every non-streaming call of the other integration tests goes through it too.)
+@Suite struct PlainHTTPClientTests {
+    static func chat(_ model: String) -> ByteBuffer {
+        ByteBuffer(string: #"{"model":"\#(model)","messages":[{"role":"user","content":"hello there"}]}"#)
+    }
+
+    static let headers: HTTPHeaders = ["content-type": "application/json", "authorization": "Bearer mock-key"]
+
+    static func post(
+        _ client: PlainHTTP1Client,
+        _ url: String,
+        model: String,
+        limit: Int = 1 << 20,
+        within: TimeAmount = .seconds(5)
+    ) async throws -> HTTPClientResponse {
+        let (host, port, target) = try #require(PlainHTTP1Client.split(url + "/v1/chat/completions"))
+        return try await client.post(
+            host: host,
+            port: port,
+            target: target,
+            headers: Self.headers,
+            body: Self.chat(model),
+            limit: limit,
+            deadline: .now() + within
+        )
+    }
+
+    @Test func answersAreWholeAndOneConnectionCarriesThemAll() async throws {
+        let mock = try await TestServers.mockProvider()
+        let client = PlainHTTP1Client()
+        defer { client.shutdown() }
+        for _ in 0..<3 {
+            let response = try await Self.post(client, mock.url, model: "small")
+            #expect(response.status == HTTPResponseStatus.ok)
+            let json = try JSONValue(parsing: try await response.body.collect(upTo: 1 << 20).readableBytesView)
+            #expect(json["object"]?.stringValue == "chat.completion")
+            #expect(json["model"]?.stringValue == "small")
+        }
+        #expect(client.idleConnectionCount == 1)
+        // Errors are answers too, and keep the connection.
+        let refused = try await Self.post(client, mock.url, model: "fault-400:small")
+        #expect(refused.status == HTTPResponseStatus.badRequest)
+        #expect(client.idleConnectionCount == 1)
+        await mock.stop()
+    }
+
+    @Test func aHungUpstreamEndsAtTheDeadlineAndItsConnectionIsDropped() async throws {
+        let mock = try await TestServers.mockProvider()
+        let client = PlainHTTP1Client()
+        defer { client.shutdown() }
+        let start = ContinuousClock.now
+        await #expect(throws: HTTPClientError.deadlineExceeded) {
+            _ = try await Self.post(client, mock.url, model: "fault-hang:small", within: .milliseconds(300))
+        }
+        #expect(start.duration(to: .now) < .seconds(3))
+        #expect(client.idleConnectionCount == 0)
+        // The next request opens a new connection and is answered.
+        #expect(try await Self.post(client, mock.url, model: "small").status == HTTPResponseStatus.ok)
+        await mock.stop()
+    }
+
+    @Test func anAnswerOverTheLimitIsRefusedAndItsConnectionClosed() async throws {
+        let mock = try await TestServers.mockProvider()
+        let client = PlainHTTP1Client()
+        defer { client.shutdown() }
+        let response = try await Self.post(client, mock.url, model: "small", limit: 40)
+        await #expect(throws: NIOTooManyBytesError.self) { _ = try await response.body.collect(upTo: 40) }
+        #expect(client.idleConnectionCount == 0)
+        await mock.stop()
+    }
+
+    @Test func resetAndRefusedConnectionsAreTransportFailures() async throws {
+        let mock = try await TestServers.mockProvider()
+        let client = PlainHTTP1Client()
+        defer { client.shutdown() }
+        do {
+            _ = try await Self.post(client, mock.url, model: "fault-reset:small")
+            Issue.record("a reset connection answered")
+        } catch {
+            let failure = ProviderAdapter.classify(error)
+            #expect(failure.allowsFallback, "\(failure)")
+        }
+        let url = mock.url
+        await mock.stop()
+        do {
+            _ = try await Self.post(client, url, model: "small")
+            Issue.record("a stopped server answered")
+        } catch {
+            guard case .connect = ProviderAdapter.classify(error) else {
+                Issue.record("refused connection classified as \(ProviderAdapter.classify(error))")
+                return
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("http://127.0.0.1:8000/v1/chat/completions", "127.0.0.1", 8000, "/v1/chat/completions"),
+        ("http://vllm/v1/chat/completions", "vllm", 80, "/v1/chat/completions"),
+        ("http://[::1]:11434/api?x=1", "::1", 11434, "/api?x=1"),
+        ("http://host", "host", 80, "/"),
+    ])
+    func plainURLsSplit(url: String, host: String, port: Int, target: String) throws {
+        let parts = try #require(PlainHTTP1Client.split(url))
+        #expect(parts.host == host)
+        #expect(parts.port == port)
+        #expect(parts.target == target)
+    }
+
+    @Test(arguments: ["https://api.openai.com/v1", "http://user@host/v1", "http://host:0/", "http://host:99999/", "http:///x", "ftp://h/"])
+    func otherURLsAreNotPlain(url: String) {
+        #expect(PlainHTTP1Client.split(url) == nil)
+    }
+}
