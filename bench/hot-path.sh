@@ -98,7 +98,8 @@ taskset -c 1 nginx -c "$state/proxy.conf" -e "$state/proxy.err" > "$state/proxy.
 
 # --- the cluster: PostgreSQL and the control plane from `switchyard dev` (its own nodes idle), and
 # the node under test started here, pinned, with one event loop ------------------------------------
-"$bin/switchyard" dev --state-dir "$state/dev" --base-port "$base" > "$state/dev.out" 2>&1 & pids+=($!)
+# The cluster (PostgreSQL, control plane, mock, its own nodes) stays off the measured core.
+taskset -c 0 "$bin/switchyard" dev --state-dir "$state/dev" --base-port "$base" > "$state/dev.out" 2>&1 & pids+=($!)
 for _ in $(seq 1 240); do grep -q "cluster is up" "$state/dev.out" && break; sleep 0.5; done
 grep -q "cluster is up" "$state/dev.out" || { cat "$state/dev.out"; exit 1; }
 set -a; . "$state/dev/dev.env"; . "$state/dev/secrets.env"; set +a

@@ -43,7 +43,7 @@ func benchmark(_ name: String, _ body: () -> Void) {
     }
     samples.sort { $0.0 < $1.0 }
     let median = samples[2]
-    print(String(format: "%-58@ %12.1f ns/op %10.2f allocs/op", name as NSString, median.0, median.1))
+    print(name.padding(toLength: 72, withPad: " ", startingAt: 0) + String(format: "%10.1f ns/op %8.2f allocs/op", median.0, median.1))
 }
 
 /// Times one run of `body` (operations too slow to repeat many times), median of `runs`.
@@ -61,7 +61,7 @@ func once(_ name: String, runs: Int = 3, _ body: () throws -> Void) rethrows {
     }
     let order = times.indices.sorted { times[$0] < times[$1] }
     let median = order[order.count / 2]
-    print(String(format: "%-58@ %12.1f ms     %10.0f allocs", name as NSString, times[median], allocations[median]))
+    print(name.padding(toLength: 72, withPad: " ", startingAt: 0) + String(format: "%10.1f ms    %8.0f allocs", times[median], allocations[median]))
 }
 
 // MARK: - A config like the issue's scale target: 1,000 tenants × 10 routes, 100,000 keys.
@@ -127,8 +127,46 @@ benchmark("request JSON parse (\(requestBytes.readableBytes) bytes)") {
 }
 benchmark("request parse, model rewrite and re-encode") {
     let json = try! JSONValue(parsing: requestBytes.readableBytesView)
+    benchmark("model rewrite in place (JSONSplice)") {
+        blackHole(
+            requestBytes.readableBytesView.withContiguousStorageIfAvailable {
+                JSONSplice.replacingTopLevelString("model", in: $0, with: "small")
+            }
+        )
+    }
+    // A long prompt (~100 KB): what the splice saves grows with the body.
+    let longPrompt = String(repeating: "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", count: 1_800)
+    let longBytes = Array(#"{"model":"route-3","messages":[{"role":"user","content":"\#(longPrompt)"}],"max_tokens":256}"#.utf8)
+    benchmark("100 KB request: parse, model rewrite and re-encode") {
+        let chat = try! ChatRequest(json: try! JSONValue(parsing: longBytes))
+        blackHole(chat.upstreamBody(upstreamModel: "small").serialized())
+    }
+    benchmark("100 KB request: parse, then model rewrite in place") {
+        blackHole(try! JSONValue(parsing: longBytes))
+        blackHole(JSONSplice.replacingTopLevelString("model", in: longBytes, with: "small"))
+    }
+
     let chat = try! ChatRequest(json: json)
     blackHole(chat.upstreamBody(upstreamModel: "small").serialized())
+}
+
+benchmark("model rewrite in place (JSONSplice)") {
+    blackHole(
+        requestBytes.readableBytesView.withContiguousStorageIfAvailable {
+            JSONSplice.replacingTopLevelString("model", in: $0, with: "small")
+        }
+    )
+}
+// A long prompt (~100 KB): what the splice saves grows with the body.
+let longPrompt = String(repeating: "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", count: 1_800)
+let longBytes = Array(#"{"model":"route-3","messages":[{"role":"user","content":"\#(longPrompt)"}],"max_tokens":256}"#.utf8)
+benchmark("100 KB request: parse, model rewrite and re-encode") {
+    let chat = try! ChatRequest(json: try! JSONValue(parsing: longBytes))
+    blackHole(chat.upstreamBody(upstreamModel: "small").serialized())
+}
+benchmark("100 KB request: parse, then model rewrite in place") {
+    blackHole(try! JSONValue(parsing: longBytes))
+    blackHole(JSONSplice.replacingTopLevelString("model", in: longBytes, with: "small"))
 }
 
 let chat = try! ChatRequest(json: try! JSONValue(parsing: requestBytes.readableBytesView))

@@ -72,6 +72,12 @@ public struct ProviderAdapter: Sendable {
         }
     }
 
+    /// A chat request for an OpenAI-format provider whose body is already encoded (the client's
+    /// own bytes with the model rewritten, see ``JSONSplice``).
+    public func chatRequest(provider: ProviderConfig, credential: ProviderCredential?, encodedBody: ByteBuffer) -> UpstreamRequest {
+        Self.request(provider, path: "/chat/completions", credential: credential, encodedBody: encodedBody, stream: false)
+    }
+
     static func request(
         _ provider: ProviderConfig,
         path: String,
@@ -79,9 +85,19 @@ public struct ProviderAdapter: Sendable {
         body: JSONValue,
         stream: Bool
     ) -> UpstreamRequest {
+        Self.request(provider, path: path, credential: credential, encodedBody: ByteBuffer(bytes: body.serialized()), stream: stream)
+    }
+
+    static func request(
+        _ provider: ProviderConfig,
+        path: String,
+        credential: ProviderCredential?,
+        encodedBody: ByteBuffer,
+        stream: Bool
+    ) -> UpstreamRequest {
         var base = provider.baseURL
         while base.hasSuffix("/") { base.removeLast() }
-        var request = UpstreamRequest(url: base + path, body: ByteBuffer(bytes: body.serialized()))
+        var request = UpstreamRequest(url: base + path, body: encodedBody)
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "accept", value: stream ? "text/event-stream" : "application/json")
         if let key = credential?.key, !key.isEmpty {

@@ -44,7 +44,7 @@ struct ChatProxy: Sendable {
         do {
             guard let snapshot = self.state.loaded else { throw APIError.notReady }
             let key = try Self.authenticate(request, table: snapshot.table)
-            let json = try await self.parse(request)
+            let (rawBody, json) = try await self.parse(request)
             let operation: Executor.Operation
             let alias: String
             let facts: RequestFacts
@@ -128,6 +128,7 @@ struct ChatProxy: Sendable {
                 operation: operation,
                 alias: alias,
                 promptValues: promptValues,
+                rawBody: endpoint == .chatCompletions ? rawBody : nil,
                 settlement: settlement,
                 traceID: decision.traceID,
                 requestDeadline: started + .milliseconds(plan.route.spec.timeouts.requestMs),
@@ -269,7 +270,7 @@ struct ChatProxy: Sendable {
         )
     }
 
-    private func parse(_ request: Request) async throws -> JSONValue {
+    private func parse(_ request: Request) async throws -> (ByteBuffer, JSONValue) {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -283,7 +284,7 @@ struct ChatProxy: Sendable {
             )
         }
         do {
-            return try JSONValue(parsing: buffer.readableBytesView)
+            return (buffer, try JSONValue(parsing: buffer.readableBytesView))
         } catch {
             throw APIError.invalidRequest(
                 "We could not parse the JSON body of your request. The body must be a JSON object.",

@@ -30,6 +30,8 @@ struct Executor {
     let alias: String
     /// The variables of the first attempt's prompt version, checked and rendered to text.
     let promptValues: [String: String]
+    /// The client's request bytes (OpenAI chat completions), for a model rewrite in place.
+    let rawBody: ByteBuffer?
     /// The request's budget reservation and spend record.
     let settlement: Settlement?
     let traceID: String

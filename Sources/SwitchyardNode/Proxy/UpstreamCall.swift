@@ -102,7 +102,10 @@ extension Executor {
     ) throws(TranslationError) -> UpstreamRequest {
         let upstreamModel = attempt.model.upstreamModel
         switch self.operation {
-        case .chat(let chat, _):
+        case .chat(let chat, let format):
+            if let spliced = self.splicedBody(chat, format: format, attempt: attempt, repair: repair) {
+                return self.proxy.adapter.chatRequest(provider: attempt.provider, credential: credential, encodedBody: spliced)
+            }
             guard case .object(var body) = chat.upstreamBody(upstreamModel: upstreamModel, params: attempt.target.params) else {
                 throw TranslationError("the request body is not an object")
             }
@@ -125,6 +128,20 @@ extension Executor {
                 body: body
             )
         }
+    }
+
+    /// The client's own bytes with only the model replaced, when nothing else of the body
+    /// changes: OpenAI in and out, no prompt, no parameter overrides, no prompt variables to
+    /// strip, not streaming (a stream gets `stream_options` added). Long prompts are then copied,
+    /// not decoded into a tree and encoded again.
+    func splicedBody(_ chat: ChatRequest, format: ClientFormat, attempt: AttemptPlan.Attempt, repair: Repair?) -> ByteBuffer? {
+        guard format == .openai, repair == nil, attempt.prompt == nil, attempt.target.params.isEmpty, !chat.stream,
+            attempt.provider.kind.speaksOpenAI, chat.body["metadata"]?["prompt_variables"] == nil, let raw = self.rawBody
+        else { return nil }
+        let spliced = raw.readableBytesView.withContiguousStorageIfAvailable {
+            JSONSplice.replacingTopLevelString("model", in: $0, with: attempt.model.upstreamModel)
+        }
+        return spliced.flatMap { $0 }.map { ByteBuffer(bytes: $0) }
     }
 
     /// A complete (non-streaming) upstream answer, relayed (or translated) with its status.
