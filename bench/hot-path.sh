@@ -114,9 +114,6 @@ admin PUT /models/bench-sse '{"provider":"bench-sse","upstream_model":"bench-mod
 # A route with a rule the requests do not match, so every request evaluates one.
 admin PUT /tenants/demo/routes/bench '{"default":{"model":"bench-json"},"rules":[{"name":"tagged","when":{"field":"tag","op":"eq","value":"other"},"then":{"model":"bench-sse"}}]}'
 admin PUT /tenants/demo/routes/bench-stream '{"default":{"model":"bench-sse"}}'
-if [ "${SCALE:-0}" = 1 ]; then
-  bash bench/scale-config.sh "$state/dev" | sed 's/^/scale: /'
-fi
 taskset -c 1 "$bin/switchyard-node" --port "$nodeport" --control-url "$SWITCHYARD_ADMIN_URL" \
   --node-id bench-node --state-dir "$state/node" > "$state/node.log" 2>&1 & nodepid=$!; pids+=($nodepid)
 node=http://127.0.0.1:$nodeport
@@ -128,6 +125,26 @@ for _ in $(seq 1 60); do
   [ "$code" = 200 ] && break; sleep 0.5
 done
 [ "$code" = 200 ] || { echo "the node does not serve the bench routes ($code)"; tail -20 "$state/node.log"; exit 1; }
+
+if [ "${SCALE:-0}" = 1 ]; then
+  # The large config, loaded while the node serves: compile on the control plane, transfer,
+  # decode and swap on the node, each timed from the logs.
+  echo "== snapshot scale: 1,000 tenants × 10 routes, 100,000 keys"
+  loaded=$(date +%s.%N)
+  bash bench/scale-config.sh "$state/dev" > "$state/scale.out"
+  sed 's/^/   /' "$state/scale.out"
+  target=$(awk '/config version/ {print $NF}' "$state/scale.out")
+  for _ in $(seq 1 600); do
+    [ "$(curl -s "$node/readyz" | sed 's/.*version=//')" -ge "$target" ] 2>/dev/null && break; sleep 0.1
+  done
+  echo "   node serves version $(curl -s "$node/readyz" | sed 's/.*version=//') $(python3 -c "print(round($(date +%s.%N) - $loaded, 2))") s after the load started"
+  echo "   control plane: $(grep "compiled snapshot" "$state/dev/logs/control.log" | grep "version=$target" | tail -1 | grep -o '[a-z_]*=[0-9]*' | xargs)"
+  echo "   node: $(grep "decoded snapshot" "$state/node.log" | grep "version=$target" | tail -1 | grep -o '[a-z_]*=[0-9]*' | xargs)"
+  scalekey=$(awk '/^key / {print $2}' "$state/scale.out")
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$node/v1/chat/completions" -H "Authorization: Bearer $scalekey" \
+    -H 'Content-Type: application/json' -d '{"model":"r00","messages":[{"role":"user","content":"x"}]}')
+  echo "   a generated key on a generated route answers $code; node RSS now $(awk '/VmRSS/ {print int($2/1024)}' "/proc/$nodepid/status") MB"
+fi
 
 if [ -n "${HOLD:-}" ]; then
   # Keep the setup up for manual experiments: upstream, nginx proxy, node, and the demo key.

@@ -131,8 +131,11 @@ public actor SnapshotPublisher {
             }
             let task = Task { [compiler, readSource] () async throws -> CompiledSnapshot in
                 do {
-                    let snapshot = try compiler.compile(try await readSource())
-                    self.install(snapshot)
+                    let started = ContinuousClock.now
+                    let source = try await readSource()
+                    let read = started.duration(to: .now)
+                    let snapshot = try compiler.compile(source)
+                    self.install(snapshot, read: read, compile: started.duration(to: .now) - read)
                     return snapshot
                 } catch {
                     self.install(nil)
@@ -149,13 +152,21 @@ public actor SnapshotPublisher {
         }
     }
 
-    private func install(_ snapshot: CompiledSnapshot?) {
+    private func install(_ snapshot: CompiledSnapshot?, read: Duration = .zero, compile: Duration = .zero) {
         self.compiling = nil
         guard let snapshot, snapshot.version >= (self.current?.version ?? -1) else { return }
         if snapshot.version != self.current?.version { self.previousBlobs = self.current?.blobs ?? [:] }
         self.current = snapshot
         self.knownVersion = max(self.knownVersion, snapshot.version)
-        self.logger.debug("compiled snapshot", metadata: ["version": "\(snapshot.version)", "shards": "\(snapshot.blobs.count)"])
+        self.logger.info(
+            "compiled snapshot",
+            metadata: [
+                "version": "\(snapshot.version)", "shards": "\(snapshot.blobs.count)",
+                "bytes": "\(snapshot.blobs.values.reduce(snapshot.manifestBytes.count) { $0 + $1.count })",
+                "read_ms": "\(read.components.seconds * 1000 + read.components.attoseconds / 1_000_000_000_000_000)",
+                "compile_ms": "\(compile.components.seconds * 1000 + compile.components.attoseconds / 1_000_000_000_000_000)",
+            ]
+        )
     }
 
     private func resume(_ id: UUID, with snapshot: CompiledSnapshot?) {

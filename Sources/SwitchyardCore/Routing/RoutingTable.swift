@@ -54,6 +54,9 @@ public struct RoutingTable: Sendable {
         self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var keys: [String: KeyEntry] = [:]
         var index: [String: TenantIndex] = [:]
+        // Sized up front: growing a 100,000-key dictionary rehashes it over and over.
+        keys.reserveCapacity(tenants.reduce(0) { $0 + $1.keys.count })
+        index.reserveCapacity(tenants.count)
         for tenant in tenants {
             for key in tenant.keys {
                 keys[key.sha256] = KeyEntry(tenant: tenant.name, key: key, rateQuotas: key.rateLimits.quotas(scope: "key:\(key.id)"))

@@ -44,7 +44,9 @@ public struct SnapshotLoader: Sendable {
         }
     }
 
-    public func load(manifestBytes: Data, blobs: [String: Data]) throws(LoadError) -> LoadedSnapshot {
+    /// Checks and decodes a snapshot. Shards `previous` already had were verified and decoded
+    /// then: they are neither hashed nor decoded again.
+    public func load(manifestBytes: Data, blobs: [String: Data], previous: LoadedSnapshot? = nil) throws(LoadError) -> LoadedSnapshot {
         let manifest: Switchyard_V1_SnapshotManifest
         do {
             manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: manifestBytes)
@@ -55,22 +57,33 @@ public struct SnapshotLoader: Sendable {
         var used: [String: Data] = [:]
         for ref in Self.refs(manifest) {
             guard let data = blobs[ref.sha256] else { throw .corrupt("shard \(ref.sha256) is missing") }
-            guard Hashing.sha256Hex(data) == ref.sha256 else { throw .corrupt("shard \(ref.sha256) does not match its hash") }
+            if previous?.blobs[ref.sha256] != data {
+                guard Hashing.sha256Hex(data) == ref.sha256 else { throw .corrupt("shard \(ref.sha256) does not match its hash") }
+            }
             used[ref.sha256] = data
         }
         let snapshot: ConfigSnapshot
         do {
-            snapshot = try SnapshotCodec.decode(manifest: manifest, blobs: used, unseal: { try self.sealer.unseal($0, provider: $1) })
+            snapshot = try SnapshotCodec.decode(
+                manifest: manifest,
+                blobs: used,
+                reusing: previous?.tenantsByShard ?? [:],
+                unseal: { try self.sealer.unseal($0, provider: $1) }
+            )
             try snapshot.validate(limits: self.limits)
         } catch {
             throw .rejected(error.reason)
         }
+        var tenantsByShard: [String: TenantConfig] = [:]
+        tenantsByShard.reserveCapacity(manifest.tenants.count)
+        for (ref, tenant) in zip(manifest.tenants, snapshot.tenants) { tenantsByShard[ref.sha256] = tenant }
         return LoadedSnapshot(
             version: snapshot.version,
             manifestSHA256: Hashing.sha256Hex(manifestBytes),
             table: RoutingTable(snapshot),
             manifestBytes: manifestBytes,
-            blobs: used
+            blobs: used,
+            tenantsByShard: tenantsByShard
         )
     }
 }

@@ -10,13 +10,23 @@ public final class LoadedSnapshot: AtomicReference, Sendable {
     /// The manifest and shard bytes, kept to skip unchanged shards and to write the disk copy.
     let manifestBytes: Data
     let blobs: [String: Data]
+    /// The decoded tenants by their shard's hash, so the next snapshot reuses unchanged ones.
+    let tenantsByShard: [String: TenantConfig]
 
-    init(version: Int, manifestSHA256: String, table: RoutingTable, manifestBytes: Data, blobs: [String: Data]) {
+    init(
+        version: Int,
+        manifestSHA256: String,
+        table: RoutingTable,
+        manifestBytes: Data,
+        blobs: [String: Data],
+        tenantsByShard: [String: TenantConfig] = [:]
+    ) {
         self.version = version
         self.manifestSHA256 = manifestSHA256
         self.table = table
         self.manifestBytes = manifestBytes
         self.blobs = blobs
+        self.tenantsByShard = tenantsByShard
     }
 }
 

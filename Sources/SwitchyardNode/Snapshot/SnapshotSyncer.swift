@@ -115,9 +115,10 @@ struct SnapshotSyncer: Service {
         // its own, not on an event loop that is serving requests (p99 stays flat during swaps).
         let loader = self.loader
         let fetched = blobs
+        let previous = self.state.loaded
         let started = ContinuousClock.now
         let result = try await NIOThreadPool.singleton.runIfActive {
-            Result { () throws(SnapshotLoader.LoadError) in try loader.load(manifestBytes: manifestBytes, blobs: fetched) }
+            Result { () throws(SnapshotLoader.LoadError) in try loader.load(manifestBytes: manifestBytes, blobs: fetched, previous: previous) }
         }
         self.logger.info(
             "decoded snapshot",
