@@ -64,6 +64,12 @@ func once(_ name: String, runs: Int = 3, _ body: () throws -> Void) rethrows {
     print(name.padding(toLength: 72, withPad: " ", startingAt: 0) + String(format: "%10.1f ms    %8.0f allocs", times[median], allocations[median]))
 }
 
+/// Resident memory of this process, in MiB.
+func residentMiB() -> Int {
+    let fields = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ") ?? []
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * 4096 / (1 << 20) : 0
+}
+
 // MARK: - A config like the scale target: 1,000 tenants × 10 routes, 100,000 keys.
 
 let tenantCount = 1_000
@@ -204,9 +210,12 @@ try once("snapshot compile (control plane, from config in memory)") {
 }
 let loader = SnapshotLoader(sealer: sealer, limits: SnapshotLimits())
 var loaded: LoadedSnapshot?
+let beforeLoad = residentMiB()
 try once("snapshot decode, validate and index (node)") {
+    loaded = nil
     loaded = try loader.load(manifestBytes: compiled.manifestBytes, blobs: compiled.blobs)
 }
+print("resident memory: \(beforeLoad) MiB before loading the snapshot, \(residentMiB()) MiB with it loaded")
 // The next version changes one tenant: the node decodes that tenant's shard only.
 var changed = tenants
 changed[0].version = 2
