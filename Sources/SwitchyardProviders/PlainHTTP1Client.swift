@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-public import NIOConcurrencyHelpers
+import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOHTTP1
 import NIOPosix

@@ -49,7 +49,7 @@ struct SnapshotSyncer: Service {
                     pending = self.status(ack: snapshot.version)
                     self.logger.info("applied snapshot", metadata: ["version": "\(snapshot.version)"])
                     if let disk = self.disk {
-                        do { try await NIOThreadPool.singleton.runIfActive { try disk.save(snapshot) } } catch {
+                        do { try await SnapshotWorker.run { try disk.save(snapshot) } } catch {
                             self.logger.error("could not persist snapshot", metadata: ["error": "\(error)"])
                         }
                     }
@@ -117,7 +117,7 @@ struct SnapshotSyncer: Service {
         let fetched = blobs
         let previous = self.state.loaded
         let started = ContinuousClock.now
-        let result = try await NIOThreadPool.singleton.runIfActive {
+        let result = try await SnapshotWorker.run {
             Result { () throws(SnapshotLoader.LoadError) in try loader.load(manifestBytes: manifestBytes, blobs: fetched, previous: previous) }
         }
         self.logger.info(
