@@ -26,11 +26,17 @@ public final class PlainHTTP1Client: Sendable {
         }
     }
 
-    /// The connection closed before the answer was complete.
+    /// The connection closed (or was reset) before the answer was complete.
     public struct ConnectionClosed: Error, CustomStringConvertible {
         /// Whether any byte of the answer had arrived.
         public var midAnswer: Bool
-        public var description: String { self.midAnswer ? "the connection closed during the answer" : "the connection closed before an answer" }
+        /// The socket error, when it was one (e.g. a reset).
+        public var cause: String?
+
+        public var description: String {
+            (self.midAnswer ? "the connection closed during the answer" : "the connection closed before an answer")
+                + (self.cause.map { " (\($0))" } ?? "")
+        }
     }
 
     struct PoolKey: Hashable {
@@ -130,9 +136,17 @@ public final class PlainHTTP1Client: Sendable {
         let promise = channel.eventLoop.makePromise(of: ExchangeHandler.Answer.self)
         channel.eventLoop.execute {
             handler.value.start(promise, limit: limit)
+            // A pooled connection may have closed since it was taken: then the writes fail and
+            // no close event will come any more.
+            guard channel.isActive else {
+                handler.value.fail(ConnectionClosed(midAnswer: false))
+                return
+            }
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
             channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { error in
+                handler.value.connectionFailed("\(error)")
+            }
             let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
                 handler.value.fail(HTTPClientError.deadlineExceeded)
                 channel.close(promise: nil)
@@ -268,13 +282,19 @@ final class ExchangeHandler: ChannelInboundHandler {
         promise.fail(error)
     }
 
+    /// The connection closed, failed a write or was reset: on a reused connection, a request
+    /// with no byte of its answer yet is sent again on a new one.
+    func connectionFailed(_ cause: String?) {
+        self.fail(PlainHTTP1Client.ConnectionClosed(midAnswer: self.head != nil, cause: cause))
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        self.fail(PlainHTTP1Client.ConnectionClosed(midAnswer: self.head != nil))
+        self.connectionFailed(nil)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.fail(error)
+        self.connectionFailed("\(error)")
         context.close(promise: nil)
     }
 }

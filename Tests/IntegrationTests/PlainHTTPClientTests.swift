@@ -1,6 +1,8 @@
 import AsyncHTTPClient
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import SwitchyardCore
 import SwitchyardTesting
 import Testing
@@ -103,6 +105,34 @@ import Testing
         }
     }
 
+    @Test func aConnectionTheServerClosedAfterAnsweringIsNotReusedAndNoRequestFails() async throws {
+        // A server that says keep-alive but closes each connection right after its answer, as
+        // an upstream's idle timeout does: the pooled connection is dead when the next request
+        // takes it (or dies as the request goes out); either way the request succeeds.
+        let connections = NIOLockedValueBox(0)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                connections.withLockedValue { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(AnswerThenClose())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let port = try #require(server.localAddress?.port)
+        let client = PlainHTTP1Client()
+        defer { client.shutdown() }
+        for _ in 0..<5 {
+            let response = try await Self.post(client, "http://127.0.0.1:\(port)", model: "small")
+            #expect(response.status == HTTPResponseStatus.ok)
+            #expect(String(buffer: try await response.body.collect(upTo: 1024)) == #"{"ok":true}"#)
+        }
+        #expect(connections.withLockedValue { $0 } == 5)
+        try await server.close()
+    }
+
     @Test(arguments: [
         ("http://127.0.0.1:8000/v1/chat/completions", "127.0.0.1", 8000, "/v1/chat/completions"),
         ("http://vllm/v1/chat/completions", "vllm", 80, "/v1/chat/completions"),
@@ -119,5 +149,25 @@ import Testing
     @Test(arguments: ["https://api.openai.com/v1", "http://user@host/v1", "http://host:0/", "http://host:99999/", "http:///x", "ftp://h/"])
     func otherURLsAreNotPlain(url: String) {
         #expect(PlainHTTP1Client.split(url) == nil)
+    }
+}
+
+/// Answers every request with a keep-alive `200` and closes the connection right after.
+private final class AnswerThenClose: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = Self.unwrapInboundIn(data) else { return }
+        let body = ByteBuffer(string: #"{"ok":true}"#)
+        let head = HTTPResponseHead(
+            version: .http1_1,
+            status: .ok,
+            headers: ["content-type": "application/json", "content-length": String(body.readableBytes), "connection": "keep-alive"]
+        )
+        context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.close(promise: nil)
     }
 }
