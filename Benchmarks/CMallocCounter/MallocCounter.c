@@ -1,6 +1,7 @@
 // Counts heap allocations for the micro-benchmarks: the executable's malloc, calloc and realloc
 // take precedence over glibc's for every library in the process, count, and call glibc's own.
 #include "CMallocCounter.h"
+#include <malloc.h>
 #include <stddef.h>
 
 extern void *__libc_malloc(size_t size);
@@ -24,4 +25,9 @@ void *calloc(size_t count, size_t size) {
 void *realloc(void *pointer, size_t size) {
     __atomic_fetch_add(&allocations, 1, __ATOMIC_RELAXED);
     return __libc_realloc(pointer, size);
+}
+
+uint64_t switchyard_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return (uint64_t)(info.uordblks + info.hblkhd);
 }

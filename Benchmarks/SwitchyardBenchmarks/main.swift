@@ -157,7 +157,7 @@ benchmark("100 KB request: parse, then model rewrite in place") {
 }
 
 let chat = try! ChatRequest(json: try! JSONValue(parsing: requestBytes.readableBytesView))
-let key = table.keysByHash.values.first!.key
+let key = table.keys.entries.first!.key
 let facts = RequestFacts(chat: chat, header: { _ in nil }, key: key, tenantLabels: [:], region: nil)
 let manyRules = RouteConfig(alias: "many", revision: 1, spec: routeSpec(rules: 64))
 let tenantWithRules = TenantConfig(name: "rules", version: 1, keys: [], routes: [manyRules])
@@ -216,6 +216,38 @@ try once("snapshot decode, validate and index (node)") {
     loaded = try loader.load(manifestBytes: compiled.manifestBytes, blobs: compiled.blobs)
 }
 print("resident memory: \(beforeLoad) MiB before loading the snapshot, \(residentMiB()) MiB with it loaded")
+if filter == nil || "snapshot memory".contains(filter!) {
+    // Where the loaded snapshot's heap goes: all of it, the shard bytes kept for reuse, the
+    // routing table's own storage (built once more from the decoded tenants), and that table
+    // without its key index.
+    func heapMiB() -> Double { Double(switchyard_heap_in_use()) / 1_048_576 }
+    loaded = nil
+    let empty = heapMiB()
+    loaded = try loader.load(manifestBytes: compiled.manifestBytes, blobs: compiled.blobs)
+    let full = heapMiB()
+    let decoded = Array(loaded!.tenantsByShard.values)
+    var extra: RoutingTable? = RoutingTable(version: 1, providers: providers, models: models, tenants: decoded)
+    let withTable = heapMiB()
+    extra = nil
+    let keyless = decoded.map { tenant -> TenantConfig in
+        var copy = tenant
+        copy.keys = []
+        return copy
+    }
+    let beforeKeyless = heapMiB()
+    extra = RoutingTable(version: 1, providers: providers, models: models, tenants: keyless)
+    let keylessTable = heapMiB()
+    blackHole(extra)
+    print(
+        String(
+            format: "snapshot memory: heap %.1f MiB in all (shard bytes kept: %.1f MiB); routing table %.1f MiB, of which key index %.1f MiB",
+            full - empty,
+            0.0,
+            withTable - full,
+            (withTable - full) - (keylessTable - beforeKeyless)
+        )
+    )
+}
 // The next version changes one tenant: the node decodes that tenant's shard only.
 var changed = tenants
 changed[0].version = 2

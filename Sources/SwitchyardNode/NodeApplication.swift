@@ -25,8 +25,10 @@ public func buildNodeApplication(
     let disk = configuration.stateDirectory.map { SnapshotDisk(directory: URL(fileURLWithPath: $0)) }
     if let disk {
         do {
-            if let (manifest, blobs) = try disk.read() {
+            if let (manifest, blobs, legacy) = try disk.read() {
                 let snapshot = try loader.load(manifestBytes: manifest, blobs: blobs)
+                // Later versions save only the shards they fetch: the copy moves to the current layout now.
+                if legacy { try disk.save(manifestBytes: manifest, blobs: blobs) }
                 state.swap(snapshot)
                 metrics.configVersion.set(Double(snapshot.version))
                 logger.info("serving snapshot from disk", metadata: ["version": "\(snapshot.version)"])

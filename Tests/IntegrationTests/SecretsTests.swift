@@ -71,9 +71,15 @@ import Testing
         #expect(!lines.isEmpty, "the capture saw the servers' logs")
         let leaking = lines.filter { $0.contains(Self.secret) }
         #expect(leaking.isEmpty, "\(leaking.prefix(3))")
-        let snapshot = try Data(contentsOf: URL(fileURLWithPath: state + "/snapshot.pb"))
-        #expect(!snapshot.isEmpty)
-        #expect(snapshot.range(of: Data(Self.secret.utf8)) == nil, "the node's disk copy holds the key sealed only")
+        // Every file of the node's disk copy (the manifest and each shard) holds the key sealed only.
+        let files = try #require(FileManager.default.enumerator(atPath: state)?.allObjects as? [String])
+        #expect(files.contains("manifest.pb") && files.contains { $0.hasPrefix("shards/") }, "\(files)")
+        for file in files {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: state + "/" + file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: state + "/" + file))
+            #expect(bytes.range(of: Data(Self.secret.utf8)) == nil, "\(file) holds the key sealed only")
+        }
     }
 
     @Test func rotatingTheMasterKeyKeepsEveryCredential() async throws {

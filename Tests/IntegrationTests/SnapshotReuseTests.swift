@@ -1,9 +1,11 @@
 import Foundation
+import SwiftProtobuf
 import SwitchyardControl
 import SwitchyardCore
-import SwitchyardNode
 import SwitchyardWire
 import Testing
+
+@testable import SwitchyardNode
 
 /// A node decodes only the tenant shards that changed; the result equals a full decode.
 @Suite struct SnapshotReuseTests {
@@ -48,14 +50,76 @@ import Testing
             #expect(incremental.table.tenants[name]?.aliases == full.table.tenants[name]?.aliases)
             #expect(incremental.table.tenants[name]?.routes == full.table.tenants[name]?.routes)
         }
-        #expect(Set(incremental.table.keysByHash.keys) == Set(full.table.keysByHash.keys))
+        #expect(Set(incremental.table.keys.entries.map(\.key.sha256)) == Set(full.table.keys.entries.map(\.key.sha256)))
+        #expect(incremental.table.keys.count == full.table.keys.count)
 
         // A changed shard is still checked against its hash.
         let changed = try #require(second.manifest.tenants.first { $0.name == "beta" }?.sha256)
+        // The node fetches only the shards it lacks: the changed one is all the next load needs.
+        let fetchedOnly = try loader.load(manifestBytes: second.manifestBytes, blobs: [changed: second.blobs[changed]!], previous: loaded)
+        #expect(Set(fetchedOnly.table.keys.entries.map(\.key.id)) == ["key-alpha", "key-beta"])
+        #expect(fetchedOnly.table.tenants["beta"]?.aliases == ["b", "b2"])
+        #expect(throws: SnapshotLoader.LoadError.self) {
+            _ = try loader.load(manifestBytes: second.manifestBytes, blobs: [:], previous: loaded)
+        }
         var corrupt = second.blobs
         corrupt[changed] = Data("not the shard".utf8)
         #expect(throws: SnapshotLoader.LoadError.self) {
             _ = try loader.load(manifestBytes: second.manifestBytes, blobs: corrupt, previous: loaded)
         }
+    }
+
+    /// The disk copy: shards by hash plus a manifest; a version writes only what it fetched, drops
+    /// shards nothing lists, never half-writes, and an old single-file copy still loads.
+    @Test func diskCopyHoldsTheCurrentShardsAndSurvivesAFailedSave() throws {
+        let loader = SnapshotLoader(sealer: CredentialSealer(nodeToken: "t"), limits: SnapshotLimits())
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("switchyard-disk-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let disk = SnapshotDisk(directory: directory)
+        #expect(try disk.read() == nil)
+        let first = try Self.compile(
+            version: 1,
+            tenants: [Self.tenant("alpha", version: 1, routes: ["a"]), Self.tenant("beta", version: 1, routes: ["b"])]
+        )
+        try disk.save(manifestBytes: first.manifestBytes, blobs: first.blobs)
+        let second = try Self.compile(
+            version: 2,
+            tenants: [Self.tenant("alpha", version: 1, routes: ["a"]), Self.tenant("beta", version: 2, routes: ["b", "b2"])]
+        )
+        let changed = try #require(second.manifest.tenants.first { $0.name == "beta" }?.sha256)
+        try disk.save(manifestBytes: second.manifestBytes, blobs: [changed: second.blobs[changed]!])
+        let shardFiles = { Set(try FileManager.default.contentsOfDirectory(atPath: disk.shardDirectory.path)) }
+        #expect(try shardFiles() == Set(second.blobs.keys))
+        let read = try #require(try disk.read())
+        #expect(read.manifest == second.manifestBytes)
+        #expect(read.blobs == second.blobs)
+        #expect(!read.legacy)
+        #expect(try loader.load(manifestBytes: read.manifest, blobs: read.blobs).version == 2)
+
+        // A version whose new shard is neither fetched nor on disk is not saved: the copy stays at 2.
+        let third = try Self.compile(version: 3, tenants: [Self.tenant("gamma", version: 1, routes: ["g"])])
+        #expect(throws: SnapshotDisk.DiskError.self) { try disk.save(manifestBytes: third.manifestBytes, blobs: [:]) }
+        #expect(try disk.read()?.manifest == second.manifestBytes)
+        #expect(try shardFiles().isSuperset(of: Set(second.blobs.keys)))
+
+        // A copy written by an older node (one bundle file) loads, and the next save replaces it.
+        let legacyDirectory = directory.appendingPathComponent("legacy")
+        try FileManager.default.createDirectory(at: legacyDirectory, withIntermediateDirectories: true)
+        var bundle = Switchyard_V1_SnapshotBundle()
+        bundle.manifest = second.manifest
+        bundle.blobs = second.blobs.map { hash, data in
+            var blob = Switchyard_V1_Blob()
+            blob.sha256 = hash
+            blob.data = data
+            return blob
+        }
+        let legacy = SnapshotDisk(directory: legacyDirectory)
+        try bundle.serializedData().write(to: legacy.legacyBundle)
+        let old = try #require(try legacy.read())
+        #expect(old.legacy)
+        #expect(try loader.load(manifestBytes: old.manifest, blobs: old.blobs).version == 2)
+        try legacy.save(manifestBytes: old.manifest, blobs: old.blobs)
+        #expect(!FileManager.default.fileExists(atPath: legacy.legacyBundle.path))
+        #expect(try legacy.read()?.legacy == false)
     }
 }

@@ -3,6 +3,9 @@ import Testing
 @testable import SwitchyardCore
 
 struct RoutingTests {
+    /// A key hash: any 64 hex digits (the table never hashes a secret here).
+    static let keyHash = "0f0a3f0c0b7e0a70d2b4ec1cbac7a2bd1d7f1d5e3c6a4e9f5a8b3c2d1e0f9a8b"
+
     static func snapshot(fallbacks: [String] = ["backup"], routes: Int = 1) -> ConfigSnapshot {
         ConfigSnapshot(
             version: 7,
@@ -24,7 +27,7 @@ struct RoutingTests {
                 TenantConfig(
                     name: "acme",
                     version: 7,
-                    keys: [APIKeyConfig(id: "key_1", name: "ci", prefix: "sk-sy-AAAAAAAA", sha256: "abc")],
+                    keys: [APIKeyConfig(id: "key_1", name: "ci", prefix: "sk-sy-AAAAAAAA", sha256: Self.keyHash)],
                     routes: (0..<routes).map { index in
                         RouteConfig(
                             alias: index == 0 ? "chat" : "chat-\(index)",
@@ -69,8 +72,11 @@ struct RoutingTests {
 
     @Test func keysIndexByHash() {
         let table = RoutingTable(Self.snapshot())
-        #expect(table.keysByHash["abc"]?.tenant == "acme")
-        #expect(table.keysByHash["abd"] == nil)
+        #expect(table.keys.entry(sha256Hex: Self.keyHash)?.tenant == "acme")
+        #expect(table.keys.entry(sha256Hex: Self.keyHash.uppercased())?.key.id == "key_1")
+        #expect(table.keys.entry(sha256Hex: String(Self.keyHash.dropLast()) + "0") == nil)
+        #expect(table.keys.entry(sha256Hex: "abc") == nil)
+        #expect(table.keys.count == 1)
         #expect(table.tenants["acme"]?.aliases == ["chat"])
     }
 

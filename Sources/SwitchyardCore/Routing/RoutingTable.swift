@@ -38,7 +38,8 @@ public struct RoutingTable: Sendable {
     }
 
     public let version: Int
-    public let keysByHash: [String: KeyEntry]
+    /// API keys by the SHA-256 of their secret.
+    public let keys: KeyIndex
     public let tenants: [String: TenantIndex]
     public let models: [String: ModelConfig]
     public let providers: [String: ProviderConfig]
@@ -52,15 +53,9 @@ public struct RoutingTable: Sendable {
         self.version = version
         self.providers = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        var keys: [String: KeyEntry] = [:]
         var index: [String: TenantIndex] = [:]
-        // Sized up front: growing a 100,000-key dictionary rehashes it over and over.
-        keys.reserveCapacity(tenants.reduce(0) { $0 + $1.keys.count })
         index.reserveCapacity(tenants.count)
         for tenant in tenants {
-            for key in tenant.keys {
-                keys[key.sha256] = KeyEntry(tenant: tenant.name, key: key, rateQuotas: key.rateLimits.quotas(scope: "key:\(key.id)"))
-            }
             index[tenant.name] = TenantIndex(
                 name: tenant.name,
                 labels: tenant.labels,
@@ -73,7 +68,7 @@ public struct RoutingTable: Sendable {
                 rateQuotas: tenant.rateLimits.quotas(scope: "")
             )
         }
-        self.keysByHash = keys
+        self.keys = KeyIndex(tenants: tenants)
         self.tenants = index
     }
 

@@ -1,7 +1,7 @@
+import Crypto
 import Foundation
 public import HTTPTypes
 public import SwitchyardCore
-import SwitchyardWire
 
 /// Finds the caller's key in the routing table.
 public enum KeyAuthentication {
@@ -21,7 +21,8 @@ public enum KeyAuthentication {
         } else {
             throw .missingKey
         }
-        guard APIKeyFormat.prefix(of: key) != nil, let entry = table.keysByHash[Hashing.sha256Hex(Data(key.utf8))] else {
+        guard APIKeyFormat.prefix(of: key) != nil, let entry = SHA256.hash(data: Data(key.utf8)).withUnsafeBytes({ table.keys.entry(sha256: $0) })
+        else {
             throw .invalidKey
         }
         // Expiry is the node's own clock: it holds to the second, without a config change.

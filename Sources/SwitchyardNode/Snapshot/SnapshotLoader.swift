@@ -45,7 +45,7 @@ public struct SnapshotLoader: Sendable {
     }
 
     /// Checks and decodes a snapshot. Shards `previous` already had were verified and decoded
-    /// then: they are neither hashed nor decoded again.
+    /// then: `blobs` need not hold them, and they are neither hashed nor decoded again.
     public func load(manifestBytes: Data, blobs: [String: Data], previous: LoadedSnapshot? = nil) throws(LoadError) -> LoadedSnapshot {
         let manifest: Switchyard_V1_SnapshotManifest
         do {
@@ -56,12 +56,15 @@ public struct SnapshotLoader: Sendable {
         try self.precheck(manifest)
         var used: [String: Data] = [:]
         for ref in Self.refs(manifest) {
-            guard let data = blobs[ref.sha256] else { throw .corrupt("shard \(ref.sha256) is missing") }
-            if previous?.blobs[ref.sha256] != data {
-                guard Hashing.sha256Hex(data) == ref.sha256 else { throw .corrupt("shard \(ref.sha256) does not match its hash") }
+            if let previous, previous.has(shard: ref.sha256) {
+                if ref.sha256 == previous.sharedShard.sha256 { used[ref.sha256] = previous.sharedShard.data }
+                continue
             }
+            guard let data = blobs[ref.sha256] else { throw .corrupt("shard \(ref.sha256) is missing") }
+            guard Hashing.sha256Hex(data) == ref.sha256 else { throw .corrupt("shard \(ref.sha256) does not match its hash") }
             used[ref.sha256] = data
         }
+        guard let shared = used[manifest.shared.sha256] else { throw .corrupt("shard \(manifest.shared.sha256) is missing") }
         let snapshot: ConfigSnapshot
         do {
             snapshot = try SnapshotCodec.decode(
@@ -82,38 +85,71 @@ public struct SnapshotLoader: Sendable {
             manifestSHA256: Hashing.sha256Hex(manifestBytes),
             table: RoutingTable(snapshot),
             manifestBytes: manifestBytes,
-            blobs: used,
+            sharedShard: (manifest.shared.sha256, shared),
             tenantsByShard: tenantsByShard
         )
     }
 }
 
-/// The node's copy of its last good snapshot, for starting while the control plane is down.
+/// The node's copy of its last good snapshot, for starting while the control plane is down:
+/// `manifest.pb` and one file per shard under `shards/`, named by its SHA-256. A new version
+/// writes only the shards the copy lacks, then the manifest (a temporary file renamed over the
+/// old one), then removes shards no manifest lists any more, so a crash at any step leaves a
+/// complete copy, old or new. Nodes before this layout kept one `snapshot.pb` bundle; it is
+/// still read, and replaced on the next save.
 struct SnapshotDisk: Sendable {
     let directory: URL
 
-    var file: URL { self.directory.appendingPathComponent("snapshot.pb") }
+    var manifestFile: URL { self.directory.appendingPathComponent("manifest.pb") }
+    var shardDirectory: URL { self.directory.appendingPathComponent("shards") }
+    var legacyBundle: URL { self.directory.appendingPathComponent("snapshot.pb") }
 
-    func save(_ snapshot: LoadedSnapshot) throws {
-        var bundle = Switchyard_V1_SnapshotBundle()
-        bundle.manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: snapshot.manifestBytes)
-        bundle.blobs = snapshot.blobs.keys.sorted().map { hash in
-            var blob = Switchyard_V1_Blob()
-            blob.sha256 = hash
-            blob.data = snapshot.blobs[hash]!
-            return blob
-        }
-        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        // Written to a temporary file and renamed: a crash leaves the old copy or the new one, never half.
-        try bundle.serializedData().write(to: self.file, options: .atomic)
+    struct DiskError: Error, CustomStringConvertible {
+        var description: String
     }
 
-    /// The manifest bytes and shards on disk, if there is a copy.
-    func read() throws -> (manifest: Data, blobs: [String: Data])? {
-        guard FileManager.default.fileExists(atPath: self.file.path) else { return nil }
-        let bundle = try Switchyard_V1_SnapshotBundle(serializedBytes: try Data(contentsOf: self.file))
+    /// Saves a version whose new shards are in `blobs` (shards already on disk may be absent).
+    func save(manifestBytes: Data, blobs: [String: Data]) throws {
+        let manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: manifestBytes)
+        try FileManager.default.createDirectory(at: self.shardDirectory, withIntermediateDirectories: true)
+        var wanted: Set<String> = []
+        for ref in SnapshotLoader.refs(manifest) {
+            let file = try self.shardFile(ref.sha256)
+            wanted.insert(ref.sha256)
+            if FileManager.default.fileExists(atPath: file.path) { continue }
+            guard let data = blobs[ref.sha256] else { throw DiskError(description: "shard \(ref.sha256) is neither on disk nor fetched") }
+            try data.write(to: file, options: .atomic)
+        }
+        try manifestBytes.write(to: self.manifestFile, options: .atomic)
+        let present = (try? FileManager.default.contentsOfDirectory(atPath: self.shardDirectory.path)) ?? []
+        for name in present where !wanted.contains(name) {
+            try? FileManager.default.removeItem(at: self.shardDirectory.appendingPathComponent(name))
+        }
+        if FileManager.default.fileExists(atPath: self.legacyBundle.path) { try? FileManager.default.removeItem(at: self.legacyBundle) }
+    }
+
+    /// The manifest bytes and shards on disk, if there is a copy; `legacy` when it came from an
+    /// old `snapshot.pb` bundle (save it again to move it to the current layout).
+    func read() throws -> (manifest: Data, blobs: [String: Data], legacy: Bool)? {
+        if FileManager.default.fileExists(atPath: self.manifestFile.path) {
+            let manifestBytes = try Data(contentsOf: self.manifestFile)
+            let manifest = try Switchyard_V1_SnapshotManifest(serializedBytes: manifestBytes)
+            var blobs: [String: Data] = [:]
+            for ref in SnapshotLoader.refs(manifest) { blobs[ref.sha256] = try Data(contentsOf: try self.shardFile(ref.sha256)) }
+            return (manifestBytes, blobs, false)
+        }
+        guard FileManager.default.fileExists(atPath: self.legacyBundle.path) else { return nil }
+        let bundle = try Switchyard_V1_SnapshotBundle(serializedBytes: try Data(contentsOf: self.legacyBundle))
         var blobs: [String: Data] = [:]
         for blob in bundle.blobs { blobs[blob.sha256] = blob.data }
-        return (try bundle.manifest.serializedData(), blobs)
+        return (try bundle.manifest.serializedData(), blobs, true)
+    }
+
+    /// A shard's file; the name must be a hex SHA-256, never a path.
+    private func shardFile(_ sha256: String) throws -> URL {
+        guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw DiskError(description: "shard name '\(sha256.prefix(80))' is not a SHA-256")
+        }
+        return self.shardDirectory.appendingPathComponent(sha256)
     }
 }

@@ -7,26 +7,34 @@ public final class LoadedSnapshot: AtomicReference, Sendable {
     public let version: Int
     public let manifestSHA256: String
     public let table: RoutingTable
-    /// The manifest and shard bytes, kept to skip unchanged shards and to write the disk copy.
+    /// The manifest's bytes, for the disk copy.
     let manifestBytes: Data
-    let blobs: [String: Data]
+    /// The shared shard (providers and models, a few KB): its hash and bytes, decoded again with
+    /// each version. Tenant shards' bytes are not kept: 100,000 keys are 14 MB of them.
+    let sharedShard: (sha256: String, data: Data)
     /// The decoded tenants by their shard's hash, so the next snapshot reuses unchanged ones.
-    let tenantsByShard: [String: TenantConfig]
+    public let tenantsByShard: [String: TenantConfig]
 
     init(
         version: Int,
         manifestSHA256: String,
         table: RoutingTable,
         manifestBytes: Data,
-        blobs: [String: Data],
+        sharedShard: (sha256: String, data: Data),
         tenantsByShard: [String: TenantConfig] = [:]
     ) {
         self.version = version
         self.manifestSHA256 = manifestSHA256
         self.table = table
         self.manifestBytes = manifestBytes
-        self.blobs = blobs
+        self.sharedShard = sharedShard
         self.tenantsByShard = tenantsByShard
+    }
+
+    /// Whether this snapshot verified and decoded the shard with this hash, so a newer version
+    /// that lists it needs neither its bytes nor its check again.
+    func has(shard sha256: String) -> Bool {
+        self.sharedShard.sha256 == sha256 || self.tenantsByShard[sha256] != nil
     }
 }
 

@@ -42,14 +42,14 @@ struct SnapshotSyncer: Service {
                     continue
                 }
                 do {
-                    let snapshot = try await self.fetchAndLoad(manifestBytes: manifestBytes, manifest: manifest)
+                    let (snapshot, fetched) = try await self.fetchAndLoad(manifestBytes: manifestBytes, manifest: manifest)
                     self.state.swap(snapshot)
                     self.metrics.configVersion.set(Double(snapshot.version))
                     after = snapshot.version
                     pending = self.status(ack: snapshot.version)
                     self.logger.info("applied snapshot", metadata: ["version": "\(snapshot.version)"])
                     if let disk = self.disk {
-                        do { try await SnapshotWorker.run { try disk.save(snapshot) } } catch {
+                        do { try await SnapshotWorker.run { try disk.save(manifestBytes: snapshot.manifestBytes, blobs: fetched) } } catch {
                             self.logger.error("could not persist snapshot", metadata: ["error": "\(error)"])
                         }
                     }
@@ -95,15 +95,17 @@ struct SnapshotSyncer: Service {
         }
     }
 
-    private func fetchAndLoad(manifestBytes: Data, manifest: Switchyard_V1_SnapshotManifest) async throws -> LoadedSnapshot {
+    /// Fetches the shards the serving snapshot lacks, then decodes the version; returns it and
+    /// the fetched shards (for the disk copy).
+    private func fetchAndLoad(
+        manifestBytes: Data,
+        manifest: Switchyard_V1_SnapshotManifest
+    ) async throws -> (LoadedSnapshot, [String: Data]) {
         try self.loader.precheck(manifest)
-        let have = self.state.loaded?.blobs ?? [:]
+        let previous = self.state.loaded
         var blobs: [String: Data] = [:]
         for ref in SnapshotLoader.refs(manifest) {
-            if let data = have[ref.sha256] {
-                blobs[ref.sha256] = data
-                continue
-            }
+            if previous?.has(shard: ref.sha256) == true { continue }
             var request = HTTPClientRequest(url: self.configuration.controlURL + "/node/v1/blobs/" + ref.sha256)
             request.headers.add(name: "authorization", value: "Bearer \(self.configuration.nodeToken)")
             let response = try await self.client.execute(request, timeout: .seconds(30), logger: self.logger)
@@ -115,7 +117,6 @@ struct SnapshotSyncer: Service {
         // its own, not on an event loop that is serving requests (p99 stays flat during swaps).
         let loader = self.loader
         let fetched = blobs
-        let previous = self.state.loaded
         let started = ContinuousClock.now
         let result = try await SnapshotWorker.run {
             Result { () throws(SnapshotLoader.LoadError) in try loader.load(manifestBytes: manifestBytes, blobs: fetched, previous: previous) }
@@ -123,12 +124,13 @@ struct SnapshotSyncer: Service {
         self.logger.info(
             "decoded snapshot",
             metadata: [
-                "version": "\(manifest.version)", "bytes": "\(fetched.values.reduce(manifestBytes.count) { $0 + $1.count })",
+                "version": "\(manifest.version)", "fetched_shards": "\(fetched.count)",
+                "fetched_bytes": "\(fetched.values.reduce(manifestBytes.count) { $0 + $1.count })",
                 "ms": "\(started.duration(to: .now).milliseconds)",
             ]
         )
         switch result {
-        case .success(let snapshot): return snapshot
+        case .success(let snapshot): return (snapshot, fetched)
         case .failure(.corrupt(let reason)): throw SyncError(reason)
         case .failure(let rejection): throw rejection
         }
