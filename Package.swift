@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "switchyard-control", targets: ["switchyard-control"]),
         .executable(name: "switchyard-node", targets: ["switchyard-node"]),
         .executable(name: "switchyard-microbench", targets: ["switchyard-microbench"]),
+        .executable(name: "switchyard-relay-floor", targets: ["switchyard-relay-floor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -168,6 +169,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/SwitchyardBenchmarks",
+            swiftSettings: swiftSettings
+        ),
+        // A bare SwiftNIO relay, the floor the node is measured against in bench/hot-path.sh.
+        .executableTarget(
+            name: "switchyard-relay-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/RelayFloor",
             swiftSettings: swiftSettings
         ),
         .target(

@@ -103,4 +103,34 @@ struct KeyIndexTests {
         #expect(index.count == 0)
         #expect(index.entry(sha256Hex: String(repeating: "0", count: 64)) == nil)
     }
+
+    /// The rarely set fields live in a shared box: values, copies and equality behave as plain fields.
+    @Test func keySettingsReadWriteAndCompareLikeFields() {
+        let plain = APIKeyConfig(id: "k", name: "n", prefix: "sk-sy-XXXXXXXX", sha256: "h")
+        #expect(plain.labels.isEmpty && plain.expiresAtUnixMs == nil && plain.allowedRoutes.isEmpty && plain.rateLimits.isEmpty)
+        var changed = plain
+        changed.labels = ["team": "search"]
+        changed.expiresAtUnixMs = 1_700_000_000_000
+        changed.allowedRoutes = ["chat"]
+        changed.rateLimits = RateLimits(rpm: 10, tpm: 1_000)
+        #expect(plain.labels.isEmpty, "the original is untouched")
+        #expect(changed.labels == ["team": "search"] && changed.expiresAtUnixMs == 1_700_000_000_000)
+        #expect(changed.allowedRoutes == ["chat"] && changed.rateLimits == RateLimits(rpm: 10, tpm: 1_000))
+        #expect(changed != plain)
+        var copy = changed
+        copy.rateLimits = RateLimits()
+        #expect(changed.rateLimits.rpm == 10 && copy.rateLimits.isEmpty)
+        var reset = changed
+        reset.labels = [:]
+        reset.expiresAtUnixMs = nil
+        reset.allowedRoutes = []
+        reset.rateLimits = RateLimits()
+        #expect(reset == plain && reset.hashValue == plain.hashValue, "back to defaults equals a key that never had settings")
+        let built = APIKeyConfig(id: "k", name: "n", prefix: "sk-sy-XXXXXXXX", sha256: "h", labels: ["team": "search"])
+        var set = plain
+        set.labels = ["team": "search"]
+        #expect(built == set && Set([built, set]).count == 1)
+        #expect(!built.isExpired(nowUnixMs: .max) && changed.isExpired(nowUnixMs: 1_700_000_000_000))
+        #expect(changed.mayUse(route: "chat") && !changed.mayUse(route: "other") && plain.mayUse(route: "other"))
+    }
 }

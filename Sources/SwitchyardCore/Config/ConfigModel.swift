@@ -110,16 +110,35 @@ public struct APIKeyConfig: Sendable, Hashable {
     public var prefix: String
     /// Lower-case hex SHA-256 of the secret.
     public var sha256: String
+    /// The settings most keys leave at their defaults, in one shared box that is `nil` when all
+    /// are defaults: a node holding 100,000 keys keeps 8 bytes per key for them instead of 72.
+    private var extras: Extras?
+
     /// Labels route rules can test (`key.labels.<name>`).
-    public var labels: [String: String]
+    public var labels: [String: String] {
+        get { self.extras?.value.labels ?? [:] }
+        set { self.update { $0.labels = newValue } }
+    }
     /// When the key stops working, in Unix milliseconds; `nil` = never.
-    public var expiresAtUnixMs: Int64?
+    public var expiresAtUnixMs: Int64? {
+        get { self.extras?.value.expiresAtUnixMs }
+        set { self.update { $0.expiresAtUnixMs = newValue } }
+    }
     /// Route aliases the key may call; empty = every route of its tenant.
-    public var allowedRoutes: Set<String>
+    public var allowedRoutes: Set<String> {
+        get { self.extras?.value.allowedRoutes ?? [] }
+        set { self.update { $0.allowedRoutes = newValue } }
+    }
     /// Which models may serve this key (on top of its tenant's policy).
-    public var policy: ServingPolicy
+    public var policy: ServingPolicy {
+        get { self.extras?.value.policy ?? ServingPolicy() }
+        set { self.update { $0.policy = newValue } }
+    }
     /// Requests and tokens per minute for this key, across the fleet.
-    public var rateLimits: RateLimits = RateLimits()
+    public var rateLimits: RateLimits {
+        get { self.extras?.value.rateLimits ?? RateLimits() }
+        set { self.update { $0.rateLimits = newValue } }
+    }
 
     public init(
         id: String,
@@ -131,14 +150,37 @@ public struct APIKeyConfig: Sendable, Hashable {
         allowedRoutes: Set<String> = [],
         policy: ServingPolicy = ServingPolicy()
     ) {
-        self.policy = policy
         self.id = id
         self.name = name
         self.prefix = prefix
         self.sha256 = sha256
-        self.labels = labels
-        self.expiresAtUnixMs = expiresAtUnixMs
-        self.allowedRoutes = allowedRoutes
+        let extras = ExtrasValue(labels: labels, expiresAtUnixMs: expiresAtUnixMs, allowedRoutes: allowedRoutes, policy: policy)
+        self.extras = extras == ExtrasValue() ? nil : Extras(extras)
+    }
+
+    private struct ExtrasValue: Sendable, Hashable {
+        var labels: [String: String] = [:]
+        var expiresAtUnixMs: Int64?
+        var allowedRoutes: Set<String> = []
+        var policy = ServingPolicy()
+        var rateLimits = RateLimits()
+    }
+
+    /// Immutable, so copies of a key share it; a change makes a new box.
+    private final class Extras: Sendable, Hashable {
+        let value: ExtrasValue
+
+        init(_ value: ExtrasValue) { self.value = value }
+
+        static func == (lhs: Extras, rhs: Extras) -> Bool { lhs === rhs || lhs.value == rhs.value }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(self.value) }
+    }
+
+    private mutating func update(_ change: (inout ExtrasValue) -> Void) {
+        var value = self.extras?.value ?? ExtrasValue()
+        change(&value)
+        self.extras = value == ExtrasValue() ? nil : Extras(value)
     }
 
     /// Whether the key has expired at `nowUnixMs`.

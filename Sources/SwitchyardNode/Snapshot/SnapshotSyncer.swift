@@ -53,6 +53,7 @@ struct SnapshotSyncer: Service {
                             self.logger.error("could not persist snapshot", metadata: ["error": "\(error)"])
                         }
                     }
+                    await SnapshotWorker.releaseFreeMemory()
                 } catch SnapshotLoader.LoadError.rejected(let reason) {
                     // Keep serving the old snapshot; wait for a version newer than the rejected one.
                     after = Int(clamping: manifest.version)

@@ -27,4 +27,22 @@ enum SnapshotWorker {
             return try body()
         }
     }
+
+    /// Hands the heap's free pages back to the kernel (glibc's `malloc_trim`), on the worker.
+    /// Decoding a large snapshot leaves tens of MB of freed buffers in the allocator's arenas,
+    /// and the old snapshot's memory is free once it is swapped out; without this they stay in
+    /// the node's resident set until the allocator happens to reuse them.
+    static func releaseFreeMemory() async {
+        #if canImport(Glibc)
+        guard let trim = Self.mallocTrim else { return }
+        _ = try? await Self.pool.runIfActive { trim(0) }
+        #endif
+    }
+
+    #if canImport(Glibc)
+    /// Not exported by Swift's Glibc module; looked up once.
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map {
+        unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
+    }
+    #endif
 }
