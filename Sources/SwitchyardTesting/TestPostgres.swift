@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NIOPosix
 public import PostgresNIO
 import SwitchyardControl
 
@@ -79,14 +80,20 @@ public enum TestPostgres {
                 password: environment["POSTGRES_PASSWORD"]
             )
         } else {
-            let binaries = try LocalPostgres.ensureBinaries(logger: logger)
-            let directory = "/tmp/switchyard-test-pg-\(getpid())"
-            try? FileManager.default.removeItem(atPath: directory)
-            let postgres = LocalPostgres(dataDirectory: directory, port: try freePort(), binDirectory: binaries)
-            try postgres.initializeIfNeeded()
-            // Test suites run in parallel, each with control planes and their pools: a full
-            // server would leave a lease waiting for ever.
-            try postgres.start(fsync: false, maxConnections: 800)
+            // initdb and pg_ctl block for seconds (tens under a loaded suite): on a thread of the
+            // blocking pool, not on one of Swift's few cooperative threads, where they starved
+            // every other test's tasks (a loopback request in another suite outlived its deadline).
+            let postgres = try await NIOThreadPool.singleton.runIfActive {
+                let binaries = try LocalPostgres.ensureBinaries(logger: logger)
+                let directory = "/tmp/switchyard-test-pg-\(getpid())"
+                try? FileManager.default.removeItem(atPath: directory)
+                let postgres = LocalPostgres(dataDirectory: directory, port: try freePort(), binDirectory: binaries)
+                try postgres.initializeIfNeeded()
+                // Test suites run in parallel, each with control planes and their pools: a full
+                // server would leave a lease waiting for ever.
+                try postgres.start(fsync: false, maxConnections: 800)
+                return postgres
+            }
             atexit {
                 TestPostgres.stopAtExit()
             }

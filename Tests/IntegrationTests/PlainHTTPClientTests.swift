@@ -125,7 +125,7 @@ import Testing
         let client = PlainHTTP1Client()
         defer { client.shutdown() }
         for _ in 0..<5 {
-            // A generous deadline: the full suite loads both cores; a hung exchange still fails.
+            // A deadline well past the scheduling delays of a loaded suite; a hung exchange still fails.
             let response = try await Self.post(client, "http://127.0.0.1:\(port)", model: "small", within: .seconds(30))
             #expect(response.status == HTTPResponseStatus.ok)
             #expect(String(buffer: try await response.body.collect(upTo: 1024)) == #"{"ok":true}"#)
