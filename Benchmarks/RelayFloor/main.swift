@@ -16,6 +16,10 @@ import NIOPosix
 import Glibc
 #endif
 
+// Started in the background by a script, the process inherits SIGINT ignored; the script stops
+// everything it started with SIGINT.
+_ = signal(SIGINT, SIG_DFL)
+
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let listenPort = Int(arguments[1]), let upstreamPort = Int(arguments[2]) else {
     print("usage: switchyard-relay-floor <listen-port> <upstream-port> <upstream-path>")
