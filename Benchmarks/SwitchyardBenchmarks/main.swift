@@ -257,6 +257,26 @@ let next = try compiler.compile(nextSource)
 try once("snapshot decode with one tenant changed (others reused)") {
     blackHole(try loader.load(manifestBytes: next.manifestBytes, blobs: next.blobs, previous: loaded))
 }
+// What a version with one changed tenant still costs on the node, piece by piece.
+if let decodedTenants = loaded.map({ Array($0.tenantsByShard.values) }) {
+    let decodedSnapshot = ConfigSnapshot(version: 3, providers: providers, models: models, tenants: decodedTenants)
+    try once("snapshot part: validate the whole config") { try decodedSnapshot.validate(limits: SnapshotLimits()) }
+    let keylessSnapshot = ConfigSnapshot(
+        version: 3,
+        providers: providers,
+        models: models,
+        tenants: decodedTenants.map { tenant in
+            var copy = tenant
+            copy.keys = []
+            return copy
+        }
+    )
+    try once("snapshot part: validate the whole config without keys") { try keylessSnapshot.validate(limits: SnapshotLimits()) }
+    try once("snapshot part: routing table (tenants and key index)") {
+        blackHole(RoutingTable(version: 3, providers: providers, models: models, tenants: decodedTenants))
+    }
+    try once("snapshot part: key index alone") { blackHole(KeyIndex(tenants: decodedTenants)) }
+}
 let state = SnapshotState()
 benchmark("snapshot swap (atomic store) and a request's read") {
     state.swap(loaded!)

@@ -18,13 +18,13 @@ import Testing
         return TenantConfig(name: name, version: version, keys: [key], routes: routes.map { RouteConfig(alias: $0, revision: 1, spec: Self.spec) })
     }
 
-    static func compile(version: Int, tenants: [TenantConfig]) throws -> CompiledSnapshot {
+    static func compile(version: Int, tenants: [TenantConfig], models: [ModelConfig] = Self.models) throws -> CompiledSnapshot {
         let compiler = SnapshotCompiler(masterKey: try MasterKey(base64: MasterKey.generateBase64()), sealer: CredentialSealer(nodeToken: "t"))
         let source = SnapshotSource(
             version: version,
             sharedVersion: 1,
             providers: [.init(name: "local", kind: .openaiCompatible, baseURL: "http://127.0.0.1:1/v1")],
-            models: Self.models,
+            models: models,
             tenants: tenants
         )
         return try compiler.compile(source)
@@ -67,6 +67,34 @@ import Testing
         #expect(throws: SnapshotLoader.LoadError.self) {
             _ = try loader.load(manifestBytes: second.manifestBytes, blobs: corrupt, previous: loaded)
         }
+    }
+
+    /// Unchanged tenants are not validated again, but a changed tenant is still checked against
+    /// them (a key another tenant already has), and all are checked again when the shared
+    /// providers and models change.
+    @Test func incrementalLoadsStillRejectWhatAFullLoadRejects() throws {
+        let loader = SnapshotLoader(sealer: CredentialSealer(nodeToken: "t"), limits: SnapshotLimits())
+        let alpha = Self.tenant("alpha", version: 1, routes: ["a"])
+        let first = try Self.compile(version: 1, tenants: [alpha, Self.tenant("beta", version: 1, routes: ["b"])])
+        let loaded = try loader.load(manifestBytes: first.manifestBytes, blobs: first.blobs)
+
+        var thief = Self.tenant("beta", version: 2, routes: ["b"])
+        thief.keys[0].sha256 = alpha.keys[0].sha256
+        let second = try Self.compile(version: 2, tenants: [alpha, thief])
+        for previous in [loaded, nil] {
+            let error = #expect(throws: SnapshotLoader.LoadError.self) {
+                _ = try loader.load(manifestBytes: second.manifestBytes, blobs: second.blobs, previous: previous)
+            }
+            #expect(error?.description == "duplicate API key hash in tenant 'beta'")
+        }
+
+        // The model alpha's unchanged route names is gone from the shared shard.
+        let other = [ModelConfig(name: "other", provider: "local", upstreamModel: "other", inputPricePerMTok: 1, outputPricePerMTok: 2)]
+        let third = try Self.compile(version: 3, tenants: [alpha, Self.tenant("beta", version: 1, routes: ["b"])], models: other)
+        let error = #expect(throws: SnapshotLoader.LoadError.self) {
+            _ = try loader.load(manifestBytes: third.manifestBytes, blobs: third.blobs, previous: loaded)
+        }
+        #expect(error?.description.contains("references unknown model 'small'") == true, "\(String(describing: error))")
     }
 
     /// The disk copy: shards by hash plus a manifest; a version writes only what it fetched, drops

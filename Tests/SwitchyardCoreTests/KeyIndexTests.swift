@@ -43,6 +43,7 @@ struct KeyIndexTests {
         }
         let index = KeyIndex(tenants: tenants)
         #expect(index.count == 5_000)
+        #expect(index.duplicateKeyTenant == nil)
         for tenant in tenants {
             for key in tenant.keys {
                 let entry = index.entry(sha256Hex: key.sha256)
@@ -90,6 +91,7 @@ struct KeyIndexTests {
         ]
         let index = KeyIndex(tenants: tenants)
         #expect(index.count == 1)
+        #expect(index.duplicateKeyTenant == "second", "the digest is the same in either case")
         let entry = index.entry(sha256Hex: hash)
         #expect(entry?.tenant == "second")
         #expect(entry?.key.id == "two")

@@ -38,7 +38,17 @@ public struct SnapshotValidationError: Error, Sendable, Hashable, CustomStringCo
 
 extension ConfigSnapshot {
     /// Checks internal consistency (every reference resolves, no duplicates) and the hard limits.
-    public func validate(limits: SnapshotLimits) throws(SnapshotValidationError) {
+    ///
+    /// A node that already validated some tenants under the same providers and models passes
+    /// their names as `unchanged`: their routes and prompts are not checked again. With
+    /// `keyHashes: false` the cross-tenant check for duplicate key hashes is left to the caller
+    /// (``KeyIndex/duplicateKeyTenant`` finds them while indexing, without a set of 100,000
+    /// strings).
+    public func validate(
+        limits: SnapshotLimits,
+        unchanged: Set<String> = [],
+        keyHashes checkKeyHashes: Bool = true
+    ) throws(SnapshotValidationError) {
         if self.providers.count > limits.maxProviders {
             throw .init("\(self.providers.count) providers exceed the limit of \(limits.maxProviders)")
         }
@@ -67,8 +77,9 @@ extension ConfigSnapshot {
                 throw .init("model '\(model.name)' references unknown provider '\(model.provider)'")
             }
         }
-        var tenantNames = Set<String>()
-        var keyHashes = Set<String>()
+        var tenantNames = Set<String>(minimumCapacity: self.tenants.count)
+        // Sized up front: 100,000 keys grown one by one rehash the set over and over.
+        var keyHashes = Set<String>(minimumCapacity: checkKeyHashes ? self.tenants.reduce(0) { $0 + $1.keys.count } : 0)
         for tenant in self.tenants {
             guard tenantNames.insert(tenant.name).inserted else { throw .init("duplicate tenant '\(tenant.name)'") }
             if tenant.routes.count > limits.maxRoutesPerTenant {
@@ -77,9 +88,12 @@ extension ConfigSnapshot {
             if tenant.keys.count > limits.maxKeysPerTenant {
                 throw .init("tenant '\(tenant.name)' has \(tenant.keys.count) keys, over the limit of \(limits.maxKeysPerTenant)")
             }
-            for key in tenant.keys {
-                guard keyHashes.insert(key.sha256).inserted else { throw .init("duplicate API key hash in tenant '\(tenant.name)'") }
+            if checkKeyHashes {
+                for key in tenant.keys {
+                    guard keyHashes.insert(key.sha256).inserted else { throw .init("duplicate API key hash in tenant '\(tenant.name)'") }
+                }
             }
+            if unchanged.contains(tenant.name) { continue }
             var aliases = Set<String>()
             let promptVersions = Set(tenant.prompts.map { "\($0.name)@\($0.version)" })
             for route in tenant.routes {

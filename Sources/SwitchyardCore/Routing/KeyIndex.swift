@@ -15,6 +15,9 @@ public struct KeyIndex: Sendable {
     private let tenantKeys: [[APIKeyConfig]]
     /// Rate-limit leases of the keys that have rate limits, by key number (most keys have none).
     private let quotas: [UInt32: [BudgetConfig]]
+    /// The first tenant (in the order given) holding a key whose digest an earlier key has:
+    /// a snapshot with one is invalid (see ``ConfigSnapshot/validate(limits:unchanged:keyHashes:)``).
+    public let duplicateKeyTenant: String?
 
     /// Indexes the keys of `tenants`. A hash that is not 64 hex digits cannot be any secret's
     /// SHA-256 and is left out; when two keys share a digest the later one wins.
@@ -27,13 +30,16 @@ public struct KeyIndex: Sendable {
         var owners: [UInt32] = []
         var positions: [UInt32] = []
         var quotas: [UInt32: [BudgetConfig]] = [:]
+        var duplicateKeyTenant: String?
         digests.reserveCapacity(total * 4)
         owners.reserveCapacity(total)
         positions.reserveCapacity(total)
         let mask = slotCount - 1
         for (tenantNumber, tenant) in tenants.enumerated() {
-            for (position, key) in tenant.keys.enumerated() {
-                guard let words = Self.words(hex: key.sha256) else { continue }
+            // By index, not by copying each key out: only the fields read here are retained.
+            let keys = tenant.keys
+            for position in keys.indices {
+                guard let words = Self.words(hex: keys[position].sha256) else { continue }
                 var slot = Int(truncatingIfNeeded: words.0) & mask
                 var number = owners.count
                 while slots[slot] != 0 {
@@ -55,11 +61,13 @@ public struct KeyIndex: Sendable {
                     positions.append(UInt32(position))
                     slots[slot] = UInt32(number + 1)
                 } else {
+                    if duplicateKeyTenant == nil { duplicateKeyTenant = tenant.name }
                     owners[number] = UInt32(tenantNumber)
                     positions[number] = UInt32(position)
                     quotas[UInt32(number)] = nil
                 }
-                if !key.rateLimits.isEmpty { quotas[UInt32(number)] = key.rateLimits.quotas(scope: "key:\(key.id)") }
+                let limits = keys[position].rateLimits
+                if !limits.isEmpty { quotas[UInt32(number)] = limits.quotas(scope: "key:\(keys[position].id)") }
             }
         }
         self.digests = digests
@@ -69,6 +77,7 @@ public struct KeyIndex: Sendable {
         self.tenantNames = tenants.map(\.name)
         self.tenantKeys = tenants.map(\.keys)
         self.quotas = quotas
+        self.duplicateKeyTenant = duplicateKeyTenant
     }
 
     /// How many keys the index holds.
@@ -121,24 +130,28 @@ public struct KeyIndex: Sendable {
 
     /// 64 hex digits as four big-endian words.
     static func words(hex: String) -> (UInt64, UInt64, UInt64, UInt64)? {
-        let utf8 = hex.utf8
-        guard utf8.count == 64 else { return nil }
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for (index, character) in utf8.enumerated() {
-            let value: UInt64
-            switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt64(character - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = UInt64(character - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = UInt64(character - UInt8(ascii: "A") + 10)
-            default: return nil
+        var hex = hex
+        // Contiguous UTF-8 (native strings already are): a plain byte loop, ~20x faster than
+        // iterating the view.
+        return hex.withUTF8 { bytes -> (UInt64, UInt64, UInt64, UInt64)? in
+            guard bytes.count == 64 else { return nil }
+            func word(_ start: Int) -> UInt64? {
+                var value: UInt64 = 0
+                for index in start..<start + 16 {
+                    let character = bytes[index]
+                    let digit: UInt8
+                    switch character {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = character &- UInt8(ascii: "0")
+                    case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = character &- UInt8(ascii: "a") &+ 10
+                    case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = character &- UInt8(ascii: "A") &+ 10
+                    default: return nil
+                    }
+                    value = value << 4 | UInt64(digit)
+                }
+                return value
             }
-            switch index >> 4 {
-            case 0: words.0 = words.0 << 4 | value
-            case 1: words.1 = words.1 << 4 | value
-            case 2: words.2 = words.2 << 4 | value
-            default: words.3 = words.3 << 4 | value
-            }
+            guard let first = word(0), let second = word(16), let third = word(32), let fourth = word(48) else { return nil }
+            return (first, second, third, fourth)
         }
-        return words
     }
 }

@@ -73,17 +73,25 @@ public struct SnapshotLoader: Sendable {
                 reusing: previous?.tenantsByShard ?? [:],
                 unseal: { try self.sealer.unseal($0, provider: $1) }
             )
-            try snapshot.validate(limits: self.limits)
+            // Tenants whose shard the previous snapshot validated, under the same providers and
+            // models, are not checked again; duplicate keys are found while indexing them.
+            var unchanged: Set<String> = []
+            if let previous, previous.sharedShard.sha256 == manifest.shared.sha256 {
+                for ref in manifest.tenants where previous.tenantsByShard[ref.sha256]?.name == ref.name { unchanged.insert(ref.name) }
+            }
+            try snapshot.validate(limits: self.limits, unchanged: unchanged, keyHashes: false)
         } catch {
             throw .rejected(error.reason)
         }
+        let table = RoutingTable(snapshot)
+        if let tenant = table.keys.duplicateKeyTenant { throw .rejected("duplicate API key hash in tenant '\(tenant)'") }
         var tenantsByShard: [String: TenantConfig] = [:]
         tenantsByShard.reserveCapacity(manifest.tenants.count)
         for (ref, tenant) in zip(manifest.tenants, snapshot.tenants) { tenantsByShard[ref.sha256] = tenant }
         return LoadedSnapshot(
             version: snapshot.version,
             manifestSHA256: Hashing.sha256Hex(manifestBytes),
-            table: RoutingTable(snapshot),
+            table: table,
             manifestBytes: manifestBytes,
             sharedShard: (manifest.shared.sha256, shared),
             tenantsByShard: tenantsByShard
