@@ -50,4 +50,10 @@ public final class SnapshotState: Sendable {
     public func swap(_ snapshot: LoadedSnapshot) {
         self.current.store(snapshot, ordering: .releasing)
     }
+
+    /// Swaps `snapshot` in and hands back the one it replaces, so the caller decides where its
+    /// memory is freed (a large config's tables take milliseconds to tear down).
+    func exchange(_ snapshot: LoadedSnapshot) -> LoadedSnapshot? {
+        self.current.exchange(snapshot, ordering: .acquiringAndReleasing)
+    }
 }

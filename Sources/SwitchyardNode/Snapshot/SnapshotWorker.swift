@@ -28,15 +28,29 @@ enum SnapshotWorker {
         }
     }
 
-    /// Hands the heap's free pages back to the kernel (glibc's `malloc_trim`), on the worker.
-    /// Decoding a large snapshot leaves tens of MB of freed buffers in the allocator's arenas,
-    /// and the old snapshot's memory is free once it is swapped out; without this they stay in
-    /// the node's resident set until the allocator happens to reuse them.
-    static func releaseFreeMemory() async {
-        #if canImport(Glibc)
-        guard let trim = Self.mallocTrim else { return }
-        _ = try? await Self.pool.runIfActive { trim(0) }
-        #endif
+    /// Drops `replaced` (the snapshot a swap replaced) on the worker, then hands the heap's free
+    /// pages back to the kernel (glibc's `malloc_trim`). Decoding a large snapshot leaves tens of
+    /// MB of freed buffers in the allocator's arenas, and the old snapshot's memory is free once
+    /// it is gone; without the trim they stay in the node's resident set until the allocator
+    /// happens to reuse them.
+    static func release(_ replaced: consuming LoadedSnapshot?) async {
+        let box = ReleaseBox(consume replaced)
+        _ = try? await Self.pool.runIfActive {
+            box.drop()
+            #if canImport(Glibc)
+            _ = Self.mallocTrim?(0)
+            #endif
+        }
+    }
+
+    /// Carries the last reference to the worker thread.
+    private final class ReleaseBox: @unchecked Sendable {
+        // Only touched by `drop`, once, on the worker (and by the initializer before that).
+        private var snapshot: LoadedSnapshot?
+
+        init(_ snapshot: LoadedSnapshot?) { self.snapshot = snapshot }
+
+        func drop() { self.snapshot = nil }
     }
 
     #if canImport(Glibc)
