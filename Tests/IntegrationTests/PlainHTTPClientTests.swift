@@ -92,11 +92,12 @@ import Testing
             let failure = ProviderAdapter.classify(error)
             #expect(failure.allowsFallback, "\(failure)")
         }
-        let url = mock.url
         await mock.stop()
         do {
-            _ = try await Self.post(client, url, model: "small")
-            Issue.record("a stopped server answered")
+            // Port 1: nothing listens there. (The stopped mock's port can be bound again at once
+            // by another suite's server running in parallel.)
+            _ = try await Self.post(client, "http://127.0.0.1:1", model: "small")
+            Issue.record("a closed port answered")
         } catch {
             guard case .connect = ProviderAdapter.classify(error) else {
                 Issue.record("refused connection classified as \(ProviderAdapter.classify(error))")
@@ -110,7 +111,10 @@ import Testing
         // an upstream's idle timeout does: the pooled connection is dead when the next request
         // takes it (or dies as the request goes out); either way the request succeeds.
         let connections = NIOLockedValueBox(0)
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // Server and client on one loop of their own, as in a node (one loop per core), and
+        // apart from the loops the other suites load.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 connections.withLockedValue { $0 += 1 }
@@ -122,16 +126,23 @@ import Testing
             .bind(host: "127.0.0.1", port: 0)
             .get()
         let port = try #require(server.localAddress?.port)
-        let client = PlainHTTP1Client()
-        defer { client.shutdown() }
-        for _ in 0..<5 {
-            // A deadline well past the scheduling delays of a loaded suite; a hung exchange still fails.
-            let response = try await Self.post(client, "http://127.0.0.1:\(port)", model: "small", within: .seconds(30))
+        let client = PlainHTTP1Client(group: group)
+        for attempt in 1...5 {
+            let response: HTTPClientResponse
+            do {
+                // A deadline well past the scheduling delays of a loaded suite; a hung exchange still fails.
+                response = try await Self.post(client, "http://127.0.0.1:\(port)", model: "small", within: .seconds(30))
+            } catch {
+                Issue.record("request \(attempt) failed after \(connections.withLockedValue { $0 }) connections: \(error)")
+                break
+            }
             #expect(response.status == HTTPResponseStatus.ok)
             #expect(String(buffer: try await response.body.collect(upTo: 1024)) == #"{"ok":true}"#)
         }
         #expect(connections.withLockedValue { $0 } == 5)
         try await server.close()
+        client.shutdown()
+        try await group.shutdownGracefully()
     }
 
     @Test(arguments: [
