@@ -44,9 +44,7 @@ public struct KeyIndex: Sendable {
                 var number = owners.count
                 while slots[slot] != 0 {
                     let other = Int(slots[slot]) - 1
-                    if digests[other * 4] == words.0, digests[other * 4 + 1] == words.1, digests[other * 4 + 2] == words.2,
-                        digests[other * 4 + 3] == words.3
-                    {
+                    if Self.digest(other, in: digests, is: words) {
                         number = other
                         break
                     }
@@ -108,12 +106,7 @@ public struct KeyIndex: Sendable {
         var slot = Int(truncatingIfNeeded: words.0) & mask
         while self.slots[slot] != 0 {
             let number = Int(self.slots[slot]) - 1
-            let base = number * 4
-            if self.digests[base] == words.0, self.digests[base + 1] == words.1, self.digests[base + 2] == words.2,
-                self.digests[base + 3] == words.3
-            {
-                return self.makeEntry(number)
-            }
+            if Self.digest(number, in: self.digests, is: words) { return self.makeEntry(number) }
             slot = (slot + 1) & mask
         }
         return nil
@@ -124,8 +117,15 @@ public struct KeyIndex: Sendable {
         return RoutingTable.KeyEntry(
             tenant: self.tenantNames[tenant],
             key: self.tenantKeys[tenant][Int(self.positions[number])],
-            rateQuotas: self.quotas[UInt32(number)] ?? []
+            // Most tables hold no key with rate limits: no hashing for them.
+            rateQuotas: self.quotas.isEmpty ? [] : self.quotas[UInt32(number)] ?? []
         )
+    }
+
+    /// Whether key `number`'s digest in `digests` is `words`.
+    private static func digest(_ number: Int, in digests: [UInt64], is words: (UInt64, UInt64, UInt64, UInt64)) -> Bool {
+        let base = number * 4
+        return digests[base] == words.0 && digests[base + 1] == words.1 && digests[base + 2] == words.2 && digests[base + 3] == words.3
     }
 
     /// 64 hex digits as four big-endian words.
