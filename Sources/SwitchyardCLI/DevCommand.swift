@@ -40,6 +40,12 @@ struct DevCommand: AsyncParsableCommand {
         for port in [ports.control, ports.mock, ports.postgres] + ports.nodes where !Self.portIsFree(port) {
             throw ValidationError("port \(port) is in use (another `switchyard dev`?); stop it or pass --base-port")
         }
+        if let range = Self.ephemeralPortRange(), range.overlaps(self.basePort...(self.basePort + 32)) {
+            logger.warning(
+                "the port block overlaps the kernel's ephemeral range; an outgoing connection may take a port before its server binds it",
+                metadata: ["base_port": "\(self.basePort)", "ephemeral": "\(range.lowerBound)-\(range.upperBound)"]
+            )
+        }
         let secrets = try DevSecrets.loadOrCreate(state.appendingPathComponent("secrets.env"))
 
         // 1. PostgreSQL
@@ -76,7 +82,7 @@ struct DevCommand: AsyncParsableCommand {
             )
             try children.start("control", binDirectory + "/switchyard-control", ["--port", "\(ports.control)"], environment: environment)
             let controlURL = "http://127.0.0.1:\(ports.control)"
-            guard await waitUntilHealthy(http, controlURL + "/readyz", timeout: .seconds(60)) else {
+            guard await children.waitUntilReady("control", http, url: controlURL + "/readyz", timeout: .seconds(60)) else {
                 throw ValidationError("the control plane did not become ready; see \(state.path)/logs/control.log")
             }
             for (index, port) in ports.nodes.enumerated() {
@@ -162,6 +168,14 @@ struct DevCommand: AsyncParsableCommand {
     static func executableDirectory() -> String {
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: path).deletingLastPathComponent().path
+    }
+
+    /// `net.ipv4.ip_local_port_range`: the ports the kernel hands to outgoing connections.
+    static func ephemeralPortRange() -> ClosedRange<Int>? {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8) else { return nil }
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1] else { return nil }
+        return bounds[0]...bounds[1]
     }
 
     static func portIsFree(_ port: Int) -> Bool {

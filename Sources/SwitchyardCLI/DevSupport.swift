@@ -144,6 +144,20 @@ struct ChildProcesses {
         self.running.append((name, process))
     }
 
+    /// Polls `url` until it answers 200, giving up at `timeout` or as soon as the child `name` has
+    /// exited (a port taken between our check and its bind should fail fast, not after a minute).
+    mutating func waitUntilReady(_ name: String, _ http: HTTPClient, url: String, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await waitUntilHealthy(http, url, timeout: .milliseconds(500)) { return true }
+            for (exited, code) in self.reapExited() {
+                self.logger.warning("\(exited) exited", metadata: ["code": "\(code)"])
+                if exited == name { return false }
+            }
+        }
+        return false
+    }
+
     /// Children that have exited since the last call, with their exit codes.
     mutating func reapExited() -> [(name: String, code: Int32)] {
         var exited: [(String, Int32)] = []
