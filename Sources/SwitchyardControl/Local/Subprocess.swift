@@ -18,6 +18,16 @@ public struct Subprocess: Sendable {
 
     public let pid: pid_t
 
+    #if os(Linux)
+    /// glibc 2.34+; Swift's Glibc module does not export it, so it is looked up at run time.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? =
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np").map {
+            unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+        }
+    #else
+    private static let addCloseFrom: ((UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = nil
+    #endif
+
     /// Starts `path` with `arguments`; stdin is /dev/null, stdout and stderr go to `outputPath`.
     public static func spawn(
         _ path: String,
@@ -32,6 +42,11 @@ public struct Subprocess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else is inherited. SwiftNIO opens sockets without close-on-exec, so a child
+        // (and a PostgreSQL server it starts, which outlives it) would otherwise hold copies of
+        // this process's connections: a connection we close would stay open at the peer. A test
+        // server's closed keep-alive connection then swallowed the next request until its deadline.
+        _ = Self.addCloseFrom?(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
