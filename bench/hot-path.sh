@@ -22,6 +22,7 @@
 #   SCALE=1 bench/hot-path.sh … first loads 1,000 tenants × 10 routes and 100,000 keys.
 #   HOLD=file bench/hot-path.sh sets everything up, writes the URLs and key to file and waits.
 #   PERF_OUT=file bench/hot-path.sh … also profiles the node under load with perf into file.
+#   NODE_ARGS="--hummingbird-server" bench/hot-path.sh … passes extra options to the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-6}
@@ -35,7 +36,7 @@ for product in switchyard switchyard-control switchyard-node switchyard-relay-fl
 done
 bin=$(swift build -c release --show-bin-path)
 state=$(mktemp -d /tmp/switchyard-hotpath-XXXXXX); chmod 755 "$state"
-base=$((30000 + RANDOM % 20000))
+base=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral ports (32768+)
 up=$((base + 20)); proxy=$((base + 21)); nodeport=$((base + 22)); relayport=$((base + 23))
 pids=()
 cleanup() {
@@ -117,7 +118,7 @@ admin PUT /models/bench-sse '{"provider":"bench-sse","upstream_model":"bench-mod
 admin PUT /tenants/demo/routes/bench '{"default":{"model":"bench-json"},"rules":[{"name":"tagged","when":{"field":"tag","op":"eq","value":"other"},"then":{"model":"bench-sse"}}]}'
 admin PUT /tenants/demo/routes/bench-stream '{"default":{"model":"bench-sse"}}'
 taskset -c 1 "$bin/switchyard-node" --port "$nodeport" --control-url "$SWITCHYARD_ADMIN_URL" \
-  --node-id bench-node --state-dir "$state/node" > "$state/node.log" 2>&1 & nodepid=$!; pids+=($nodepid)
+  --node-id bench-node --state-dir "$state/node" ${NODE_ARGS:-} > "$state/node.log" 2>&1 & nodepid=$!; pids+=($nodepid)
 node=http://127.0.0.1:$nodeport
 for _ in $(seq 1 240); do curl -sf "$node/readyz" >/dev/null && break; sleep 0.5; done
 url_json() { case $1 in direct) echo "http://127.0.0.1:$up/json/v1/chat/completions" ;; nginx) echo "http://127.0.0.1:$proxy/json/v1/chat/completions" ;; esac; }
@@ -233,6 +234,19 @@ done
 # Fixed rate: half the node's peak, over 32 connections each paced by `delay`.
 rate=$(python3 -c "print(int($(value peak-node) / 2))")
 pace=$(python3 -c "print(round(32 * 1000 / $rate, 3))")
+# The node's event-loop lag histogram (its timers' lateness), kept before and after a run.
+lag_save() { curl -s "$node/metrics" | grep '^switchyard_event_loop_lag_seconds_bucket' > "$state/$1.lag"; }
+lag_delta() { # before after -> samples over 1 ms, over 5 ms, over 25 ms, of all
+  python3 - "$state/$1.lag" "$state/$2.lag" <<'PY'
+import re, sys
+def read(path):
+    return {m.group(1): float(m.group(2)) for m in (re.search(r'le="([^"]+)"\} (\S+)', l) for l in open(path)) if m}
+a, b = read(sys.argv[1]), read(sys.argv[2])
+d = {k: b[k] - a.get(k, 0) for k in b}
+total = d.get("+Inf", 0)
+print(f"{int(total - d.get('0.001', 0))}/{int(total - d.get('0.005', 0))}/{int(total - d.get('0.025', 0))}/{int(total)}")
+PY
+}
 fixed() { # label target [swap]
   write_lua "$state/$2.lua" "$(model "$2" json)" false "$pace"
   taskset -c 0 wrk -t1 -c32 -d"${duration}s" --latency -s "$state/$2.lua" "$(url "$2" json)" > "$state/$1.txt"
@@ -240,7 +254,9 @@ fixed() { # label target [swap]
 }
 echo "== latency at a fixed rate of about $rate req/s (half the node's peak; ms p50 / p99, achieved req/s)"
 for round in $(seq 1 "$rounds"); do
-  for target in direct nginx relay node; do fixed "rate-$target-$round" "$target"; done
+  for target in direct nginx relay; do fixed "rate-$target-$round" "$target"; done
+  lag_save "lag0-$round"; fixed "rate-node-$round" node; lag_save "lag1-$round"
+  record "lag-node-$round" "$(lag_delta "lag0-$round" "lag1-$round")"
   # The same on the node while the control plane publishes a new snapshot every 100 ms; and on
   # direct as the control: the control plane and PostgreSQL compile on core 0, where wrk and the
   # upstream run, so what direct loses there is the load generator's share, not the node's.
@@ -253,7 +269,10 @@ for round in $(seq 1 "$rounds"); do
       done ) &
     swapper=$!
     v0=$(curl -s "$node/readyz" | sed 's/.*version=//')
+    lag_save "lag2-$round"
     if [ $target = node ]; then fixed "rate-swap-$round" node; else fixed "rate-swapdirect-$round" direct; fi
+    lag_save "lag3-$round"
+    [ $target = node ] && record "lag-swap-$round" "$(lag_delta "lag2-$round" "lag3-$round")"
     v1=$(curl -s "$node/readyz" | sed 's/.*version=//')
     wait $swapper
     [ $target = node ] && record "swapped-$round" $((v1 - v0))
@@ -266,6 +285,9 @@ for target in direct nginx relay node swap swapdirect; do
   printf '   %-7s %s / %s at %s req/s\n' "$label" "$(value "rate-$target-50")" "$(value "rate-$target-99")" "$(value "rate-$target-rate")"
 done
 echo "   snapshots the node applied during the swap runs: $(for r in $(seq 1 "$rounds"); do printf '%s ' "$(value "swapped-$r")"; done)"
+echo "   node event-loop lag, timer samples (every 10 ms) late by >1 / >5 / >25 ms of all, per round:"
+echo "     without swaps: $(for r in $(seq 1 "$rounds"); do printf '%s ' "$(value "lag-node-$r")"; done)"
+echo "     with swaps:    $(for r in $(seq 1 "$rounds"); do printf '%s ' "$(value "lag-swap-$r")"; done)"
 
 echo "== streaming, 30 content events + usage + [DONE]: time to first byte and total (ms, p50 / p99 over 400 requests on one connection)"
 python3 - "$state" "$rounds" "$(url direct sse)" "$(url nginx sse)" "$(url node sse)" "$SWITCHYARD_DEMO_KEY" <<'PY'
@@ -326,7 +348,10 @@ import sys
 v = {}
 for line in open(sys.argv[1]):
     k, x = line.split()
-    v[k] = float(x)
+    try:
+        v[k] = float(x)
+    except ValueError:
+        pass  # the event-loop lag counts (n/n/n/n)
 rss = int(sys.argv[2])
 def row(name, value, target, ok):
     print(f"   {name:58s} {value:>10s}   target {target:10s} {'met' if ok else 'NOT MET'}")

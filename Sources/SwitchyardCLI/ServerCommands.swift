@@ -143,6 +143,8 @@ public struct NodeCommand: AsyncParsableCommand {
     @Option(help: "This node's region, for route rules on 'region' (default: $SWITCHYARD_REGION).") var region: String?
     @Option(help: "Consecutive failures of a target (provider and model) that open its circuit.") var breakerFailures = 5
     @Option(help: "How long an open circuit refuses calls before it lets one probe through, in milliseconds.") var breakerOpenMs = 30_000
+    @Flag(help: "Serve with Hummingbird's own HTTP/1 channel instead of the node's (for benchmark comparisons).")
+    var hummingbirdServer = false
 
     public init() {}
 
@@ -163,7 +165,7 @@ public struct NodeCommand: AsyncParsableCommand {
         var limits = SnapshotLimits()
         limits.maxRoutesPerTenant = self.maxRoutesPerTenant
         limits.maxSnapshotBytes = self.maxSnapshotBytes
-        let configuration = NodeConfiguration(
+        var configuration = NodeConfiguration(
             host: self.host,
             port: self.port,
             controlURL: self.controlURL,
@@ -176,6 +178,7 @@ public struct NodeCommand: AsyncParsableCommand {
             breakerThreshold: self.breakerFailures,
             breakerOpenFor: .milliseconds(self.breakerOpenMs)
         )
+        configuration.hummingbirdServer = self.hummingbirdServer
         let app = buildNodeApplication(configuration, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }

@@ -108,12 +108,17 @@ public func buildNodeApplication(
     router.post("v1/embeddings") { request, context in await proxy.handle(request, context: context, endpoint: .embeddings) }
     router.get("v1/models") { request, _ -> Response in ModelsEndpoint.list(request, state: state) }
 
+    let responder = router.buildResponder()
     return Application(
-        router: router,
+        responder: responder,
+        server: configuration.hummingbirdServer
+            ? .http1()
+            : .node(responder: responder, serverName: "switchyard-node", maxBodyBytes: configuration.maxRequestBodyBytes),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard-node"),
         services: [
             HTTPClientService(client: upstreamClient), HTTPClientService(client: controlClient),
             PlainClientService(client: plainClient), syncer,
+            EventLoopLagProbe(group: MultiThreadedEventLoopGroup.singleton, registry: metrics.registry),
             LeaseReporter(ledger: ledger, interval: configuration.leaseReportInterval),
             CanaryReporter(
                 counters: canaries,

@@ -27,6 +27,9 @@ public struct NodeConfiguration: Sendable {
     public var leaseReportInterval: Duration
     /// How often canary counters are reported.
     public var metricsReportInterval: Duration
+    /// Serve with Hummingbird's own HTTP/1 channel instead of ``NodeHTTP1Channel`` (kept to
+    /// compare the two in benchmarks; ADR 0009).
+    public var hummingbirdServer = false
 
     var resilience: Resilience.Settings {
         var settings = Resilience.Settings()
