@@ -156,7 +156,7 @@ fi
 
 if [ -n "${HOLD:-}" ]; then
   # Keep the setup up for manual experiments: upstream, nginx proxy, node, and the demo key.
-  printf 'direct %s\nnginx %s\nnode %s\nnode pid %s\nkey %s\n' "$(url_json direct)" "$(url_json nginx)" "$node" "$nodepid" "$SWITCHYARD_DEMO_KEY" > "$HOLD"
+  printf 'direct %s\nnginx %s\nnode %s\nnode pid %s\nkey %s\nadmin %s\ntoken %s\n' "$(url_json direct)" "$(url_json nginx)" "$node" "$nodepid" "$SWITCHYARD_DEMO_KEY" "$SWITCHYARD_ADMIN_URL" "$SWITCHYARD_ADMIN_TOKEN" > "$HOLD"
   echo "holding; details in $HOLD; stop with Ctrl-C"; sleep infinity
 fi
 
