@@ -30,25 +30,6 @@ import Testing
         return try compiler.compile(source)
     }
 
-    /// A replaced snapshot is freed on the snapshot worker, not by the last request that held
-    /// it (which runs on an event loop): the worker waits for that request to let go.
-    @Test func aReplacedSnapshotOutlivesItsLastRequestAndIsFreedByTheWorker() async throws {
-        let loader = SnapshotLoader(sealer: CredentialSealer(nodeToken: "t"), limits: SnapshotLimits())
-        let compiled = try Self.compile(version: 1, tenants: [Self.tenant("alpha", version: 1, routes: ["a"])])
-        var request: LoadedSnapshot? = try loader.load(manifestBytes: compiled.manifestBytes, blobs: compiled.blobs)
-        weak let watched = request
-        SnapshotWorker.release(request, holdersWait: .seconds(30))
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(watched != nil)
-        // The request ends: the worker still holds the snapshot at this moment...
-        request = nil
-        #expect(watched != nil, "the request's release freed the snapshot")
-        // ... and frees it soon after.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while watched != nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(watched == nil)
-    }
-
     @Test func unchangedTenantsAreReusedAndTheResultEqualsAFullDecode() throws {
         let loader = SnapshotLoader(sealer: CredentialSealer(nodeToken: "t"), limits: SnapshotLimits())
         let first = try Self.compile(

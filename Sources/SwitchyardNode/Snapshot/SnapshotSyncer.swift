@@ -43,8 +43,8 @@ struct SnapshotSyncer: Service {
                 }
                 do {
                     let (snapshot, fetched) = try await self.fetchAndLoad(manifestBytes: manifestBytes, manifest: manifest)
-                    // The replaced snapshot is torn down on the worker, not on the event loop,
-                    // once the requests that started with it have ended.
+                    // The replaced snapshot is torn down on the worker, not on the event loop
+                    // (unless a request still holds it, which then frees it when it ends).
                     let replaced = self.state.exchange(snapshot)
                     self.metrics.configVersion.set(Double(snapshot.version))
                     after = snapshot.version
@@ -55,7 +55,7 @@ struct SnapshotSyncer: Service {
                             self.logger.error("could not persist snapshot", metadata: ["error": "\(error)"])
                         }
                     }
-                    SnapshotWorker.release(consume replaced)
+                    await SnapshotWorker.release(consume replaced)
                 } catch SnapshotLoader.LoadError.rejected(let reason) {
                     // Keep serving the old snapshot; wait for a version newer than the rejected one.
                     after = Int(clamping: manifest.version)

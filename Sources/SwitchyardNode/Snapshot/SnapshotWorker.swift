@@ -33,38 +33,22 @@ enum SnapshotWorker {
     /// MB of freed buffers in the allocator's arenas, and the old snapshot's memory is free once
     /// it is gone; without the trim they stay in the node's resident set until the allocator
     /// happens to reuse them.
-    ///
-    /// Requests in flight hold the snapshot they started with, and under load one nearly always
-    /// does at the swap: the last of them would then free it on its event loop. So the drop waits
-    /// (polling, up to `holdersWait`) until nobody else holds it. A request that holds it longer
-    /// (a long stream) frees it itself when it ends. Returns at once; the syncer does not wait.
-    static func release(_ replaced: consuming LoadedSnapshot?, holdersWait: Duration = .seconds(5)) {
+    static func release(_ replaced: consuming LoadedSnapshot?) async {
         let box = ReleaseBox(consume replaced)
-        Task {
-            let deadline = ContinuousClock.now + holdersWait
-            while !box.isLastReference, ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-            _ = try? await Self.pool.runIfActive {
-                box.drop()
-                #if canImport(Glibc)
-                _ = Self.mallocTrim?(0)
-                #endif
-            }
+        _ = try? await Self.pool.runIfActive {
+            box.drop()
+            #if canImport(Glibc)
+            _ = Self.mallocTrim?(0)
+            #endif
         }
     }
 
     /// Carries the last reference to the worker thread.
     private final class ReleaseBox: @unchecked Sendable {
-        // Only changed by `drop`, once, on the worker (and by the initializer before that);
-        // `isLastReference` only reads the reference count.
+        // Only touched by `drop`, once, on the worker (and by the initializer before that).
         private var snapshot: LoadedSnapshot?
 
         init(_ snapshot: LoadedSnapshot?) { self.snapshot = snapshot }
-
-        /// No request holds the snapshot any more (the serving state no longer points to it, so
-        /// nobody can take it again).
-        var isLastReference: Bool { self.snapshot == nil || isKnownUniquelyReferenced(&self.snapshot) }
 
         func drop() { self.snapshot = nil }
     }
