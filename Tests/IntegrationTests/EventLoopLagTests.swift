@@ -14,12 +14,20 @@ import Testing
         let registry = PrometheusCollectorRegistry()
         let probe = EventLoopLagProbe(group: group, registry: registry, interval: .milliseconds(5))
         let running = Task { try await probe.run() }
-        try await Task.sleep(for: .milliseconds(100))
-        let before = Self.counts(registry)
+        // The probe's first samples (a loaded test machine may start the task late).
+        var before = Self.counts(registry)
+        let started = ContinuousClock.now
+        while before.total < 5, started.duration(to: .now) < .seconds(20) {
+            try await Task.sleep(for: .milliseconds(20))
+            before = Self.counts(registry)
+        }
         #expect(before.total > 0)
         _ = try await group.next().submit { usleep(40_000) }.get()
-        try await Task.sleep(for: .milliseconds(100))
-        let after = Self.counts(registry)
+        var after = Self.counts(registry)
+        while after.total < before.total + 5, started.duration(to: .now) < .seconds(40) {
+            try await Task.sleep(for: .milliseconds(20))
+            after = Self.counts(registry)
+        }
         #expect(after.total > before.total)
         #expect(after.total - after.within25ms >= 1, "a 40 ms stall was not seen")
         running.cancel()
