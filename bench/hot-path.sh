@@ -25,6 +25,9 @@
 #   NODE_ARGS="--hummingbird-server" bench/hot-path.sh … passes extra options to the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Everything this script starts runs on core 0 (wrk, the upstream, the cluster, the swap loop's
+# curl); only the proxies under test are started on core 1 with `taskset -c 1`.
+taskset -cp 0 $$ >/dev/null
 duration=${1:-6}
 rounds=${2:-2}
 for tool in wrk nginx; do
